@@ -1,0 +1,77 @@
+#!/usr/bin/env python3
+"""Developer entry point: ``python3 tasks.py demo`` and ``python3 tasks.py check``.
+
+Creates ``.venv`` on first use (stdlib ``venv`` + ``pip``), installs the project in
+editable mode with its development extras, then runs the requested job.  It needs
+nothing but Python 3.11+ and access to the package index.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+PY = BIN / ("python.exe" if os.name == "nt" else "python")
+STAMP = VENV / ".weixin-trio-installed"
+EXTRAS = "dev"
+
+
+def _run(*argv: str | Path) -> None:
+    print("+", " ".join(str(a) for a in argv), flush=True)
+    result = subprocess.run([str(a) for a in argv], cwd=ROOT, check=False)
+    if result.returncode:
+        sys.exit(result.returncode)
+
+
+def _fingerprint() -> str:
+    return hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+
+
+def ensure_venv() -> None:
+    """Create ``.venv`` and install the project unless it is already up to date."""
+    if sys.version_info < (3, 11):
+        sys.exit("weixin_trio needs Python 3.11 or newer")
+    if not PY.exists():
+        print(f"creating {VENV}", flush=True)
+        venv.EnvBuilder(with_pip=True, clear=False).create(VENV)
+    if STAMP.exists() and STAMP.read_text() == _fingerprint():
+        return
+    _run(PY, "-m", "pip", "install", "--quiet", "--upgrade", "pip")
+    _run(PY, "-m", "pip", "install", "--quiet", "-e", f".[{EXTRAS}]")
+    STAMP.write_text(_fingerprint())
+
+
+def demo(args: list[str]) -> None:
+    _run(PY, "-m", "weixin_trio", "demo", *args)
+
+
+def check(args: list[str]) -> None:
+    _run(PY, "-m", "ruff", "check", "src", "tests", "examples", "benchmarks", "tasks.py")
+    _run(PY, "-m", "ruff", "format", "--check", "src", "tests", "examples", "benchmarks", "tasks.py")
+    _run(PY, "-m", "mypy")
+    _run(PY, "-m", "pytest", *args)
+
+
+def test(args: list[str]) -> None:
+    _run(PY, "-m", "pytest", *args)
+
+
+JOBS = {"demo": demo, "check": check, "test": test}
+
+
+def main() -> None:
+    if len(sys.argv) < 2 or sys.argv[1] not in JOBS:
+        sys.exit(f"usage: python3 tasks.py {{{'|'.join(JOBS)}}} [args...]")
+    ensure_venv()
+    JOBS[sys.argv[1]](sys.argv[2:])
+
+
+if __name__ == "__main__":
+    main()
