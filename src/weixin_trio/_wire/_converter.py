@@ -125,14 +125,12 @@ def _configure(converter: cattrs.Converter, *, strict: bool) -> None:
         (item_type, _) = typing.get_args(tp)
         return tuple(converter.structure(v, item_type) for v in value)
 
-    converter.register_structure_hook_func(
-        lambda tp: (
-            typing.get_origin(tp) is tuple
-            and len(typing.get_args(tp)) == 2
-            and typing.get_args(tp)[1] is ...  # type: ignore[comparison-overlap]
-        ),
-        tuple_hook,
-    )
+    def is_homogeneous_tuple(tp: Any) -> bool:
+        origin: Any = typing.get_origin(tp)
+        args = typing.get_args(tp)
+        return origin is tuple and len(args) == 2 and args[1] is ...
+
+    converter.register_structure_hook_func(is_homogeneous_tuple, tuple_hook)
 
     def attrs_structure_factory(cls: type[Any]) -> Callable[[Any, Any], Any]:
         overrides: dict[str, Any] = {
