@@ -1,5 +1,21 @@
-"""weixin_trio: trio structured-concurrency library for WeChat iLink bots."""
+"""weixin_trio: a trio structured-concurrency library for WeChat iLink ("ClawBot") bots.
 
+The public API lives here; submodules with a leading underscore are private.
+Sans-IO helpers are public modules of their own: :mod:`weixin_trio.markdown`,
+:mod:`weixin_trio.text`, :mod:`weixin_trio.crypto`, :mod:`weixin_trio.cdn`,
+:mod:`weixin_trio.media`; the test kit is :mod:`weixin_trio.testing`.
+"""
+
+import contextlib
+
+from ._api import (
+    DEFAULT_BASE_URL as DEFAULT_BASE_URL,
+    DEFAULT_CDN_BASE_URL as DEFAULT_CDN_BASE_URL,
+    ILinkClient as ILinkClient,
+    SendResult as SendResult,
+)
+from ._backoff import Backoff as Backoff
+from ._client import open_client as open_client
 from ._errors import (
     ApiError as ApiError,
     CdnError as CdnError,
@@ -12,18 +28,70 @@ from ._errors import (
     TransportError as TransportError,
     WeixinError as WeixinError,
 )
+from ._inbound import MediaRef as MediaRef, Quote as Quote
+from ._messages import Message as Message
+from ._monitor import Monitor as Monitor, open_monitor as open_monitor, run_monitor as run_monitor
+from ._monitor_types import (
+    MalformedMessageError as MalformedMessageError,
+    MonitorStatistics as MonitorStatistics,
+    StaleTokenInfo as StaleTokenInfo,
+    should_process as should_process,
+)
 from ._version import __version__ as __version__
+from .store import (
+    DeadLetter as DeadLetter,
+    FileStore as FileStore,
+    MemoryStore as MemoryStore,
+    Store as Store,
+    StoreError as StoreError,
+)
 
 __all__ = [
+    "DEFAULT_BASE_URL",
+    "DEFAULT_CDN_BASE_URL",
     "ApiError",
+    "Backoff",
     "CdnError",
+    "DeadLetter",
+    "FileStore",
+    "ILinkClient",
+    "MalformedMessageError",
+    "MediaRef",
+    "MemoryStore",
+    "Message",
+    "Monitor",
     "MonitorCrashed",
+    "MonitorStatistics",
     "NoContextTokenError",
     "ProtocolError",
+    "Quote",
     "RateLimitedError",
+    "SendResult",
     "SendWindowClosedError",
     "StaleTokenError",
+    "StaleTokenInfo",
+    "Store",
+    "StoreError",
     "TransportError",
     "WeixinError",
     "__version__",
+    "open_client",
+    "open_monitor",
+    "run_monitor",
+    "should_process",
 ]
+
+
+def _fixup_module_metadata() -> None:
+    """Make public names report ``weixin_trio`` as their module (like trio does)."""
+    for name in __all__:
+        obj = globals()[name]
+        if getattr(obj, "__module__", "").startswith("weixin_trio.") and hasattr(
+            obj, "__qualname__"
+        ):
+            with contextlib.suppress(AttributeError, TypeError):
+                obj.__module__ = __name__
+
+
+_fixup_module_metadata()
+del _fixup_module_metadata

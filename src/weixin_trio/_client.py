@@ -1,0 +1,112 @@
+"""``open_client``: owns the HTTP clients and the sender tasks of one bot account."""
+
+from __future__ import annotations
+
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import TYPE_CHECKING
+
+import httpx
+import trio
+
+from ._api import DEFAULT_BASE_URL, DEFAULT_CDN_BASE_URL, ILinkClient
+from ._context_tokens import ContextTokens
+from ._headers import sanitize_bot_agent
+from ._outbox import Outbox
+from ._version import __version__
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Mapping
+
+__all__ = ["DEFAULT_BOT_AGENT", "open_client"]
+
+DEFAULT_BOT_AGENT = f"weixin-trio/{__version__}"
+
+# Safety nets only; deadlines are trio cancel scopes. sendmessage/getuploadurl use 15 s
+# in the references and getconfig 10 s; 30 s leaves room for a slow but live server.
+_API_TIMEOUT = httpx.Timeout(30.0, connect=15.0)
+_LIMITS = httpx.Limits(max_connections=32, max_keepalive_connections=16)
+
+
+@asynccontextmanager
+async def open_client(
+    *,
+    token: str | None = None,
+    base_url: str = DEFAULT_BASE_URL,
+    cdn_base_url: str = DEFAULT_CDN_BASE_URL,
+    account_id: str | None = None,
+    http_client: httpx.AsyncClient | None = None,
+    poll_http_client: httpx.AsyncClient | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+    bot_agent: str | None = None,
+    route_tag: str | int | None = None,
+    app_id: str = "bot",
+    context_tokens: Mapping[str, str] | None = None,
+    senders: int = 4,
+) -> AsyncIterator[ILinkClient]:
+    """Open a client for one bot account.
+
+    Args:
+        token: The ``bot_token`` from QR login. ``None`` only for the QR endpoints.
+        base_url: The account's API base (the ``baseurl`` from login).
+        cdn_base_url: The CDN base for media.
+        account_id: Name of the account in logs, stores and reply ids (default: a
+            hash-free label derived from nothing secret, ``"default"``).
+        http_client: An ``httpx.AsyncClient`` to use for every request but the long
+            poll. It is honoured as given (its timeouts, proxies, transport) and not
+            closed by this function.
+        poll_http_client: A client for the long poll. Default: a dedicated client (own
+            connection pool) with a read timeout longer than the server's hold; when
+            only ``http_client`` is given, that client is used with a per-request
+            long-poll timeout.
+        transport: An httpx transport for both clients created here, e.g.
+            ``FakeILinkServer.transport()`` in tests.
+        bot_agent: ``base_info.bot_agent``; sanitised per PROTOCOL §1.5.
+        route_tag: ``SKRouteTag`` header value, when your deployment needs one.
+        app_id: ``iLink-App-Id``.
+        context_tokens: Known context tokens per user (restored from a store).
+        senders: Number of sender tasks serving this account's sends.
+
+    Yields:
+        The :class:`ILinkClient`.
+
+    Cancellation:
+        Leaving the block closes the HTTP clients this function created; in-flight
+        sends are aborted.
+    """
+    injected = http_client is not None
+    async with AsyncExitStack() as stack:
+        if http_client is None:
+            http_client = await stack.enter_async_context(
+                httpx.AsyncClient(transport=transport, timeout=_API_TIMEOUT, limits=_LIMITS)
+            )
+        if poll_http_client is None:
+            if transport is not None or not injected:
+                poll_http_client = await stack.enter_async_context(
+                    httpx.AsyncClient(transport=transport, timeout=_API_TIMEOUT)
+                )
+            else:
+                poll_http_client = http_client
+        client = ILinkClient._create(
+            token=token.strip() if token else None,
+            base_url=base_url,
+            cdn_base_url=cdn_base_url,
+            account_id=account_id or "default",
+            http=http_client,
+            poll_http=poll_http_client,
+            app_id=app_id,
+            version=__version__,
+            bot_agent=sanitize_bot_agent(bot_agent, default=DEFAULT_BOT_AGENT)
+            if bot_agent
+            else DEFAULT_BOT_AGENT,
+            route_tag=None if route_tag is None else str(route_tag),
+            context_tokens=ContextTokens(context_tokens),
+        )
+        outbox = Outbox(client._send_now, senders=senders)
+        async with trio.open_nursery() as nursery:
+            await nursery.start(outbox.run)
+            client._outbox = outbox
+            try:
+                yield client
+            finally:
+                client._outbox = None
+                nursery.cancel_scope.cancel()

@@ -1,0 +1,111 @@
+"""Per-key FIFO lanes over one ``CapacityLimiter``.
+
+A lane holds the queued work of one key (by default one user). At most one item of a
+lane runs at a time, so a user's messages are handled strictly in arrival order, while
+different lanes run concurrently. FIFO does not rely on trio's task start order: the
+next item of a lane is only taken after the previous one finished.
+
+The dispatcher acquires the limiter *before* it spawns a handler task (backpressure:
+tasks never pile up waiting for a slot) and the task releases it in ``finally``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from typing import TYPE_CHECKING, Generic, TypeVar, final
+
+import attrs
+import trio
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+__all__ = ["Dispatcher", "Lane"]
+
+W = TypeVar("W")
+
+
+@attrs.define(eq=False)
+class Lane(Generic[W]):
+    """The queue and the running item of one key."""
+
+    key: str
+    queue: deque[W] = attrs.field(factory=deque)
+    running: W | None = None
+    scheduled: bool = False
+
+
+@final
+class Dispatcher(Generic[W]):
+    """Runs ``run(lane, item)`` for queued items, lane by lane, under ``limiter``.
+
+    Args:
+        run: The per-item coroutine (the handler wrapper). It must not raise
+            ``Exception``; it is the wrapper's job to isolate handler failures.
+        limiter: Bounds how many items run at once across all lanes.
+    """
+
+    def __init__(
+        self, run: Callable[[Lane[W], W], Awaitable[None]], limiter: trio.CapacityLimiter
+    ) -> None:
+        self._run = run
+        self._limiter = limiter
+        self._lanes: dict[str, Lane[W]] = {}
+        self._ready_in, self._ready_out = trio.open_memory_channel[Lane[W]](math.inf)
+
+    @property
+    def lanes(self) -> int:
+        """Number of lanes with queued or running work."""
+        return len(self._lanes)
+
+    def lane(self, key: str) -> Lane[W] | None:
+        """The lane of ``key`` if it has work."""
+        return self._lanes.get(key)
+
+    def submit(self, key: str, item: W) -> None:
+        """Queue ``item`` at the end of ``key``'s lane (never blocks)."""
+        lane = self._lanes.get(key)
+        if lane is None:
+            lane = self._lanes[key] = Lane(key)
+        lane.queue.append(item)
+        self._schedule(lane)
+
+    def _schedule(self, lane: Lane[W]) -> None:
+        if lane.running is None and not lane.scheduled and lane.queue:
+            lane.scheduled = True
+            self._ready_in.send_nowait(lane)
+
+    async def run(
+        self,
+        nursery: trio.Nursery,
+        *,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Start lanes as capacity allows, spawning their tasks into ``nursery``.
+
+        Cancellation:
+            Stops starting new items; queued items stay queued.
+        """
+        task_status.started()
+        async for lane in self._ready_out:
+            token = object()
+            await self._limiter.acquire_on_behalf_of(token)
+            lane.scheduled = False
+            if not lane.queue:  # drained by someone else meanwhile
+                self._limiter.release_on_behalf_of(token)
+                continue
+            item = lane.queue.popleft()
+            lane.running = item
+            nursery.start_soon(self._run_item, lane, item, token)
+
+    async def _run_item(self, lane: Lane[W], item: W, token: object) -> None:
+        try:
+            await self._run(lane, item)
+        finally:
+            self._limiter.release_on_behalf_of(token)
+            lane.running = None
+            if lane.queue:
+                self._schedule(lane)
+            elif self._lanes.get(lane.key) is lane:
+                del self._lanes[lane.key]

@@ -1,0 +1,161 @@
+"""``Message``: the frozen view of one inbound message that handlers receive."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from . import _wire as w
+from ._api import ILinkClient, SendResult, reply_client_id
+from ._inbound import (
+    MediaRef,
+    Quote,
+    extract_body,
+    extract_media,
+    extract_quote,
+    extract_voice_text,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+__all__ = ["Message", "ReplyContext"]
+
+
+@attrs.define(eq=False)
+class ReplyContext:
+    """What a message needs to answer itself: the client and its reply numbering.
+
+    Replies get ``client_id``s derived from ``(account, message_id, reply index)`` when
+    ``deterministic`` (the monitor's default), so a redelivered message's replies are
+    shown once.
+    """
+
+    client: ILinkClient
+    deterministic: bool = True
+    _counter: itertools.count[int] = attrs.field(factory=itertools.count, init=False)
+
+    def next_client_id(self, message_id: int) -> str | None:
+        """The ``client_id`` for the next reply (``None``: let the client pick one)."""
+        index = next(self._counter)
+        if not self.deterministic:
+            return None
+        return reply_client_id(self.client.account_id, message_id, index)
+
+
+@attrs.frozen
+class Message:
+    """One inbound message.
+
+    Attributes:
+        message_id: The server's id (negative when the server sent none; see docs).
+        from_user_id: The sender (``...@im.wechat``).
+        to_user_id: The recipient (the bot), when the server says.
+        text: The body per PROTOCOL §3.10: text items, voice transcripts, quotes
+            rendered as ``[引用: ...]`` lines.
+        context_token: The token every reply must carry.
+        create_time: When the message was created (UTC), if known.
+        quote: The quoted message, if any.
+        media: Every media item of the message, in order.
+        voice_text: The server's transcript of the first voice item, if any.
+        session_id: Opaque session id.
+        group_id: Group id (declared by the protocol, not used by the server yet).
+        raw: The wire object.
+    """
+
+    message_id: int
+    from_user_id: str
+    to_user_id: str | None
+    text: str
+    context_token: str | None = attrs.field(repr=False)
+    create_time: dt.datetime | None
+    quote: Quote | None
+    media: tuple[MediaRef, ...]
+    voice_text: str | None
+    session_id: str | None
+    group_id: str | None
+    raw: w.WeixinMessage = attrs.field(repr=False)
+    _ctx: ReplyContext | None = attrs.field(default=None, repr=False, eq=False)
+
+    @classmethod
+    def from_wire(
+        cls, msg: w.WeixinMessage, *, message_id: int, ctx: ReplyContext | None = None
+    ) -> Message:
+        """Build the view of a parsed wire message."""
+        created = None
+        if msg.create_time_ms is not None and msg.create_time_ms > 0:
+            try:
+                created = dt.datetime.fromtimestamp(msg.create_time_ms / 1000, tz=dt.UTC)
+            except (OverflowError, OSError, ValueError):
+                created = None
+        return cls(
+            message_id=message_id,
+            from_user_id=msg.from_user_id or "",
+            to_user_id=msg.to_user_id,
+            text=extract_body(msg),
+            context_token=msg.context_token,
+            create_time=created,
+            quote=extract_quote(msg),
+            media=extract_media(msg),
+            voice_text=extract_voice_text(msg),
+            session_id=msg.session_id,
+            group_id=msg.group_id,
+            raw=msg,
+            ctx=ctx,
+        )
+
+    @classmethod
+    def from_json(
+        cls, raw: Mapping[str, Any], *, message_id: int, ctx: ReplyContext | None = None
+    ) -> Message:
+        """Build the view of a raw JSON message (as journaled)."""
+        return cls.from_wire(w.structure(raw, w.WeixinMessage), message_id=message_id, ctx=ctx)
+
+    @property
+    def client(self) -> ILinkClient:
+        """The client this message arrived on.
+
+        Raises:
+            RuntimeError: The message was built without a client (e.g. in a unit test).
+        """
+        if self._ctx is None:
+            raise RuntimeError("this Message is not bound to a client")
+        return self._ctx.client
+
+    async def reply(self, text: str) -> SendResult:
+        """Send ``text`` to the sender, with this message's context token.
+
+        Inside a monitor, replies carry ``client_id``s derived from this message, so if
+        the message is redelivered after a crash the same replies are not shown twice.
+
+        Args:
+            text: The reply; must not be empty.
+
+        Returns:
+            The send result.
+
+        Raises:
+            ValueError: ``text`` is empty.
+            RateLimitedError: The server throttled the send; it was not delivered.
+
+        Cancellation:
+            If cancelled mid-request the reply may or may not be shown; a retry of the
+            same reply (same position in the handler) reuses its ``client_id``.
+        """
+        if not text:
+            raise ValueError("refusing to send an empty reply")
+        ctx = self._require_ctx()
+        return await ctx.client.send_text(
+            self.from_user_id,
+            text,
+            context_token=self.context_token,
+            client_id=ctx.next_client_id(self.message_id),
+        )
+
+    def _require_ctx(self) -> ReplyContext:
+        if self._ctx is None:
+            raise RuntimeError("this Message is not bound to a client")
+        return self._ctx

@@ -1,0 +1,97 @@
+"""``MemoryStore``: the Store protocol in memory, for tests and throwaway bots."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, final
+
+import trio
+
+from ._journal import (
+    DEFAULT_SEEN_WINDOW,
+    JournalState,
+    accept_record,
+    dead_record,
+    done_record,
+    failure_record,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    from ._base import AccountState, DeadLetter, JournalEntry
+
+__all__ = ["MemoryStore"]
+
+
+@final
+class MemoryStore:
+    """Keeps every account's journal in memory; lost when the process ends.
+
+    Reusing one instance across monitors simulates a restart: unfinished messages
+    are redelivered, exactly as from a :class:`FileStore`.
+
+    Args:
+        seen_window: How many recently accepted message ids are kept for dedupe.
+    """
+
+    def __init__(self, *, seen_window: int = DEFAULT_SEEN_WINDOW) -> None:
+        self._window = seen_window
+        self._accounts: dict[str, JournalState] = {}
+        self.fail_writes: bool = False
+
+    def __repr__(self) -> str:
+        return f"<MemoryStore accounts={len(self._accounts)}>"
+
+    def _state(self, account: str) -> JournalState:
+        state = self._accounts.get(account)
+        if state is None:
+            state = self._accounts[account] = JournalState(window=self._window)
+        return state
+
+    async def _write(self) -> None:
+        await trio.lowlevel.checkpoint()
+        if self.fail_writes:
+            raise OSError("MemoryStore.fail_writes is set")
+
+    async def load(self, account: str) -> AccountState:
+        """Return the account's state."""
+        await trio.lowlevel.checkpoint()
+        return self._state(account).to_state()
+
+    async def accept(
+        self,
+        account: str,
+        *,
+        cursor: str,
+        entries: Sequence[JournalEntry],
+        context_tokens: Mapping[str, str],
+    ) -> None:
+        """Journal a batch (atomic: no checkpoint after the first change)."""
+        await self._write()
+        self._state(account).apply(accept_record(cursor, entries, context_tokens))
+
+    async def mark_done(self, account: str, message_ids: Sequence[int]) -> None:
+        """Finish messages."""
+        await self._write()
+        self._state(account).apply(done_record(message_ids))
+
+    async def record_failure(self, account: str, message_id: int, attempts: int) -> None:
+        """Record a failed attempt."""
+        await self._write()
+        self._state(account).apply(failure_record(message_id, attempts))
+
+    async def dead_letter(self, account: str, letter: DeadLetter) -> None:
+        """Keep a dead letter and finish its message."""
+        await self._write()
+        state = self._state(account)
+        state.dead_letters.append(letter)
+        state.apply(dead_record(letter.message_id))
+
+    async def flush(self, account: str) -> None:
+        """Nothing to do in memory."""
+        del account
+        await trio.lowlevel.checkpoint()
+
+    async def aclose(self) -> None:
+        """Nothing to release."""
+        await trio.lowlevel.checkpoint()
