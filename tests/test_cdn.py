@@ -197,6 +197,15 @@ def test_refused_hosts_do_not_leak_the_query(url: str) -> None:
     assert "/download" not in message
 
 
+def test_user_info_is_refused_by_name() -> None:
+    with pytest.raises(CdnError, match="user info"):
+        check_cdn_host("https://novac2c.cdn.weixin.qq.com@evil.example/x", DEFAULT_CDN_HOSTS)
+    with pytest.raises(CdnError, match="http or https"):
+        check_cdn_host("gopher://novac2c.cdn.weixin.qq.com/x", DEFAULT_CDN_HOSTS)
+    with pytest.raises(CdnError, match=r"'evil\.example' is not in the allowed hosts"):
+        check_cdn_host("https://EVIL.example./x?y", DEFAULT_CDN_HOSTS)
+
+
 def test_empty_allow_list_refuses_everything() -> None:
     with pytest.raises(CdnError):
         check_cdn_host(f"{BASE}/download?x=1", [])

@@ -572,16 +572,24 @@ class Monitor(metaclass=NoPublicConstructor):
                 raise MonitorCrashed(f"{self._account}: cannot write the journal: {exc}") from exc
 
     async def _write_marks(self) -> None:
-        done, self._done_ids = self._done_ids, []
-        failures, self._failures = self._failures, {}
-        dead, self._dead = self._dead, []
-        if done:
-            await self._store.mark_done(self._account, done)
-        for mid, attempts in failures.items():
-            await self._store.record_failure(self._account, mid, attempts)
-        for letter in dead:
-            await self._store.dead_letter(self._account, letter)
+        """Write buffered done marks, failure counts and dead letters.
 
+        Shielded, so a stop cannot cut a write in half and lose what it took from the
+        buffers; items leave the buffers only after they were written.
+        """
+        with trio.CancelScope(shield=True):
+            done = list(self._done_ids)
+            if done:
+                await self._store.mark_done(self._account, done)
+                del self._done_ids[: len(done)]
+            failures = dict(self._failures)
+            for mid, attempts in failures.items():
+                await self._store.record_failure(self._account, mid, attempts)
+                if self._failures.get(mid) == attempts:
+                    del self._failures[mid]
+            while self._dead:
+                await self._store.dead_letter(self._account, self._dead[0])
+                self._dead.pop(0)
 
 def _default_lane_key(message: Message) -> str:
     return message.from_user_id

@@ -307,7 +307,7 @@ def parse_aes_key(text: str) -> bytes:
     compact = text.translate(_WHITESPACE)
     if _HEX_KEY.fullmatch(compact):
         return bytes.fromhex(compact)
-    body = compact
+    body = compact.rstrip("=")
     if not _BASE64_CHARS.fullmatch(body):
         raise CryptoError("AES key is not valid base64: characters outside the alphabet")
     if len(body) % 4 == 1:

@@ -88,12 +88,13 @@ class _AccountFiles:
         self.compact_every = compact_every
         self.state = JournalState(window=window)
         self.generation = 0
-        self.journal: IO[bytes] | None = None
         self.since_snapshot = 0
         self.broken: str | None = None
 
     def load(self) -> AccountState:
         self.dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.state = JournalState(window=self.window)
+        self.generation = 0
         snapshot = self.dir / _SNAPSHOT
         if snapshot.exists():
             data = self._read_json(snapshot)
@@ -146,11 +147,12 @@ class _AccountFiles:
                 continue  # a torn last letter; its message is still pending, so not lost
         return letters
 
+    @property
+    def journal_path(self) -> Path:
+        return self.dir / f"journal-{self.generation}.log"
+
     def _compact(self) -> None:
         """Write a new snapshot generation and start an empty journal for it."""
-        if self.journal is not None:
-            self.journal.close()
-            self.journal = None
         new_gen = self.generation + 1
         data = self.state.snapshot()
         data["generation"] = new_gen
@@ -163,7 +165,8 @@ class _AccountFiles:
         os.replace(tmp, self.dir / _SNAPSHOT)
         _fsync_dir(self.dir)
         self.generation = new_gen
-        self.journal = _open_append(self.dir / f"journal-{new_gen}.log")
+        with _open_append(self.journal_path):
+            pass
         self.since_snapshot = 0
         for stale in self.dir.iterdir():
             match = _JOURNAL_RE.match(stale.name)
@@ -175,11 +178,11 @@ class _AccountFiles:
     def append(self, record: Mapping[str, Any], *, sync: bool) -> None:
         if self.broken is not None:
             raise StoreError(f"journal in {self.dir} is unusable after an earlier error")
-        assert self.journal is not None
         try:
-            self.journal.write(_dump(record))
-            if sync:
-                os.fdatasync(self.journal.fileno())
+            with _open_append(self.journal_path) as journal:
+                journal.write(_dump(record))
+                if sync:
+                    os.fdatasync(journal.fileno())
         except OSError as exc:
             self.broken = str(exc)
             raise StoreError(f"cannot write journal in {self.dir}: {exc.strerror}") from exc
@@ -203,13 +206,11 @@ class _AccountFiles:
         self.append(dead_record(letter.message_id), sync=False)
 
     def sync(self) -> None:
-        if self.journal is not None:
-            os.fdatasync(self.journal.fileno())
-
-    def close(self) -> None:
-        if self.journal is not None:
-            self.journal.close()
-            self.journal = None
+        fd = os.open(self.journal_path, os.O_RDONLY)
+        try:
+            os.fdatasync(fd)
+        finally:
+            os.close(fd)
 
 
 @final
@@ -302,6 +303,6 @@ class FileStore:
             await self._run(account, _AccountFiles.sync)
 
     async def aclose(self) -> None:
-        """Close every journal file."""
+        """Sync every journal (files are opened per write, so nothing stays open)."""
         for account in list(self._accounts):
-            await self._run(account, _AccountFiles.close)
+            await self._run(account, _AccountFiles.sync)

@@ -378,6 +378,7 @@ class FakeILinkServer:
         name = next((n for p, n in _PATHS.items() if path.rstrip("/").endswith(p)), None)
         if name is None:
             return await self._handle_other(request)
+        self._record(name, request)
         fault = self.faults.take(name)
         if fault is not None:
             response = await self._act_out(fault)
@@ -406,20 +407,30 @@ class FakeILinkServer:
             return FakeResponse(status=fault.status, body=fault.body)
         return FakeResponse(status=200, body=fault.body)
 
-    def _record(
-        self, name: str, request: FakeRequest, body: Any, account: FakeAccount | None
-    ) -> None:
-        if self.record_requests:
-            self.requests.append(
-                RecordedRequest(
-                    endpoint=name,
-                    method=request.method,
-                    headers=dict(request.headers),
-                    body=body,
-                    account=None if account is None else account.token,
-                    at=trio.current_time(),
-                )
+    def _record(self, name: str, request: FakeRequest) -> None:
+        if not self.record_requests:
+            return
+        body: Any
+        try:
+            body = json.loads(request.body) if request.body else None
+        except ValueError:
+            body = request.body
+        if name == "get_bot_qrcode" and isinstance(body, dict):
+            body = {"local_token_list": len(body.get("local_token_list") or ())}
+        if name == "get_qrcode_status":
+            body = dict(request.query)
+        auth = request.headers.get("authorization", "")
+        account = self.accounts.get(auth.removeprefix("Bearer ").strip())
+        self.requests.append(
+            RecordedRequest(
+                endpoint=name,
+                method=request.method,
+                headers=dict(request.headers),
+                body=body,
+                account=None if account is None else account.token,
+                at=trio.current_time(),
             )
+        )
 
     def _reject(self, name: str, reason: str) -> FakeResponse:
         self.rejections.append(f"{name}: {reason}")
@@ -458,7 +469,6 @@ class FakeILinkServer:
             body = json.loads(request.body)
         except ValueError:
             return self._reject(name, "body is not JSON")
-        self._record(name, request, body, account)
         try:
             parsed: Any = _STRICT.structure(body, _AUTH_ENDPOINTS[name])
         except Exception as exc:
@@ -607,9 +617,6 @@ class FakeILinkServer:
         except Exception as exc:
             text, _ = w.describe_error(exc)
             return self._reject("get_bot_qrcode", text)
-        self._record(
-            "get_bot_qrcode", request, {"local_token_list": len(req.local_token_list)}, None
-        )
         if len(req.local_token_list) > 10:
             return self._reject("get_bot_qrcode", "more than 10 local tokens")
         session = self.qr.issue(req.local_token_list)
@@ -618,7 +625,6 @@ class FakeILinkServer:
     async def _get_qrcode_status(self, request: FakeRequest) -> FakeResponse:
         if request.method != "GET":
             return self._reject("get_qrcode_status", "must be GET")
-        self._record("get_qrcode_status", request, dict(request.query), None)
         session = self.qr.sessions.get(request.query.get("qrcode", ""))
         if session is None:
             return _json({"ret": -1, "errmsg": "unknown qrcode"})

@@ -1,0 +1,200 @@
+"""Durable delivery: stop and drain, cancellation, redelivery, hidden duplicate replies."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import trio
+
+import weixin_trio as wx
+from weixin_trio.testing import FakeILinkServer
+
+from .._helpers import until
+
+USER = "alice@im.wechat"
+
+
+@pytest.fixture(params=["memory", "file"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> wx.Store:
+    if request.param == "memory":
+        return wx.MemoryStore()
+    return wx.FileStore(tmp_path / "state")
+
+
+async def test_idle_monitor_stops_at_once(
+    fake_ilink: FakeILinkServer, ilink_client: wx.ILinkClient, autojump_clock: trio.abc.Clock
+) -> None:
+    async def handler(msg: wx.Message) -> None:
+        raise AssertionError("no messages expected")
+
+    async with wx.open_monitor(ilink_client, handler):
+        await trio.sleep(3)  # the poll is parked now
+        start = trio.current_time()
+    assert trio.current_time() - start == 0
+    assert fake_ilink.notify_events() == ["start", "stop"]
+
+
+async def test_drain_lets_running_handlers_finish(
+    fake_ilink: FakeILinkServer, ilink_client: wx.ILinkClient, autojump_clock: trio.abc.Clock
+) -> None:
+    async def handler(msg: wx.Message) -> None:
+        await trio.sleep(3)
+        await msg.reply("finished")
+
+    store = wx.MemoryStore()
+    async with wx.open_monitor(ilink_client, handler, store=store, drain_timeout=10):
+        fake_ilink.inject_text(USER, "x")
+        await trio.sleep(1)
+        start = trio.current_time()
+    assert trio.current_time() - start == pytest.approx(2.0)
+    assert fake_ilink.sent_texts(USER) == ["finished"]
+    assert (await store.load(ilink_client.account_id)).pending == ()
+
+
+async def test_drain_deadline_cuts_handlers_and_keeps_them_pending(
+    fake_ilink: FakeILinkServer, ilink_client: wx.ILinkClient, autojump_clock: trio.abc.Clock
+) -> None:
+    async def handler(msg: wx.Message) -> None:
+        await trio.sleep(1000)
+
+    store = wx.MemoryStore()
+    async with wx.open_monitor(ilink_client, handler, store=store, drain_timeout=10) as monitor:
+        mid = fake_ilink.inject_text(USER, "x")
+        await trio.sleep(1)
+        start = trio.current_time()
+    assert trio.current_time() - start == pytest.approx(10.0)
+    assert monitor.statistics().handled == 0
+    state = await store.load(ilink_client.account_id)
+    assert [e.message_id for e in state.pending] == [mid]
+
+
+async def test_outer_cancellation_also_drains(
+    fake_ilink: FakeILinkServer, ilink_client: wx.ILinkClient, autojump_clock: trio.abc.Clock
+) -> None:
+    async def handler(msg: wx.Message) -> None:
+        await trio.sleep(2)
+        await msg.reply("made it")
+
+    with trio.move_on_after(5):
+        async with wx.open_monitor(ilink_client, handler, drain_timeout=10):
+            fake_ilink.inject_text(USER, "x")
+            await trio.sleep(4.5)
+            fake_ilink.inject_text(USER, "y")  # arrives 0.5 s before the cancel
+            await trio.sleep_forever()
+    assert fake_ilink.sent_texts(USER) == ["made it", "made it"]
+    assert fake_ilink.notify_events() == ["start", "stop"]
+
+
+async def test_redelivery_after_crash_hides_repeated_replies(
+    fake_ilink: FakeILinkServer,
+    ilink_client: wx.ILinkClient,
+    autojump_clock: trio.abc.Clock,
+    store: wx.Store,
+) -> None:
+    runs: list[int] = []
+
+    async def first_life(msg: wx.Message) -> None:
+        runs.append(msg.message_id)
+        await msg.reply("part 1")
+        await trio.sleep(1000)  # the process "dies" here
+        await msg.reply("part 2")
+
+    async def second_life(msg: wx.Message) -> None:
+        runs.append(msg.message_id)
+        await msg.reply("part 1")
+        await msg.reply("part 2")
+
+    async with wx.open_monitor(ilink_client, first_life, store=store, drain_timeout=0):
+        mid = fake_ilink.inject_text(USER, "question")
+        await until(lambda: len(fake_ilink.sends) == 1)
+    async with wx.open_monitor(ilink_client, second_life, store=store) as monitor:
+        await monitor.wait_idle()
+        stats = monitor.statistics()
+    assert runs == [mid, mid]
+    assert stats.redelivered == 1
+    # "part 1" was sent twice with the same client_id: WeChat shows it once.
+    assert fake_ilink.sent_texts(USER) == ["part 1", "part 2"]
+    assert len([s for s in fake_ilink.sends if s.text == "part 1"]) == 2
+    assert (await store.load(ilink_client.account_id)).pending == ()
+
+
+async def test_cancel_mid_poll_keeps_cursor_and_journal_consistent(
+    fake_ilink: FakeILinkServer,
+    ilink_client: wx.ILinkClient,
+    autojump_clock: trio.abc.Clock,
+    store: wx.Store,
+) -> None:
+    handled: list[str] = []
+
+    async def handler(msg: wx.Message) -> None:
+        handled.append(msg.text)
+
+    async with wx.open_monitor(ilink_client, handler, store=store) as monitor:
+        fake_ilink.inject_text(USER, "one")
+        await until(lambda: handled == ["one"])
+        await monitor.wait_idle()
+    cursor = (await store.load(ilink_client.account_id)).cursor
+    # Cancel while the next poll is parked in the server.
+    with trio.move_on_after(10):
+        async with wx.open_monitor(ilink_client, handler, store=store):
+            await trio.sleep_forever()
+    state = await store.load(ilink_client.account_id)
+    assert state.cursor == cursor
+    assert state.pending == ()
+    # The client is still usable and the next monitor continues where we were.
+    async with wx.open_monitor(ilink_client, handler, store=store) as monitor:
+        fake_ilink.inject_text(USER, "two")
+        await until(lambda: len(handled) == 2)
+        await monitor.wait_idle()
+    assert handled == ["one", "two"]
+
+
+async def test_run_monitor_in_callers_nursery(
+    fake_ilink: FakeILinkServer, ilink_client: wx.ILinkClient, autojump_clock: trio.abc.Clock
+) -> None:
+    async def handler(msg: wx.Message) -> None:
+        await msg.reply("hi")
+
+    async with trio.open_nursery() as nursery:
+        monitor: wx.Monitor = await nursery.start(wx.run_monitor, ilink_client, handler)
+        fake_ilink.inject_text(USER, "x")
+        await fake_ilink.wait_for_sent(1)
+        monitor.stop()
+    assert fake_ilink.notify_events() == ["start", "stop"]
+
+
+async def test_stop_before_body_runs(
+    fake_ilink: FakeILinkServer, ilink_client: wx.ILinkClient, autojump_clock: trio.abc.Clock
+) -> None:
+    async def handler(msg: wx.Message) -> None:
+        pass
+
+    reached = False
+    async with wx.open_monitor(ilink_client, handler) as monitor:
+        monitor.stop()
+        await trio.sleep(1)
+        reached = True
+    assert not reached
+
+
+async def test_redelivered_messages_run_before_new_ones(
+    fake_ilink: FakeILinkServer, ilink_client: wx.ILinkClient, autojump_clock: trio.abc.Clock
+) -> None:
+    order: list[str] = []
+
+    async def stuck(msg: wx.Message) -> None:
+        await trio.sleep(1000)
+
+    async def record(msg: wx.Message) -> None:
+        order.append(msg.text)
+
+    store = wx.MemoryStore()
+    async with wx.open_monitor(ilink_client, stuck, store=store, drain_timeout=0):
+        fake_ilink.inject_text(USER, "old")
+        await trio.sleep(1)
+    fake_ilink.inject_text(USER, "new")
+    async with wx.open_monitor(ilink_client, record, store=store) as monitor:
+        await trio.sleep(1)
+        await monitor.wait_idle()
+    assert order == ["old", "new"]
