@@ -8,8 +8,7 @@ from typing import Any
 
 import attrs
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
 from tests._vectors import load_vectors, vector_id
 from weixin_trio._inbound import (
@@ -106,7 +105,9 @@ def test_media_priority_vector(vector: dict[str, Any]) -> None:
     msg = _msg({"item_list": items})
     chosen = primary_media(extract_media(msg))
     assert chosen is not None
-    expected_key = next(k for k in _OPT_KINDS if opts.get(k) == vector["expected"]["ctx"]["MediaPath"])
+    expected_key = next(
+        k for k in _OPT_KINDS if opts.get(k) == vector["expected"]["ctx"]["MediaPath"]
+    )
     assert chosen.kind is _OPT_KINDS[expected_key][0]
 
 
@@ -172,7 +173,11 @@ IMAGE = {
     "type": 2,
     "image_item": {
         "aeskey": "00112233445566778899aabbccddeeff",
-        "media": {"encrypt_query_param": "Zm9v", "aes_key": "ABEiM0RVZneImaq7zN3u/w==", "encrypt_type": 1},
+        "media": {
+            "encrypt_query_param": "Zm9v",
+            "aes_key": "ABEiM0RVZneImaq7zN3u/w==",
+            "encrypt_type": 1,
+        },
         "thumb_media": {"encrypt_query_param": "YmF6", "encrypt_type": 1},
         "mid_size": 48032,
         "thumb_size": 5120,
@@ -218,7 +223,9 @@ def test_extract_media_returns_every_item_in_order() -> None:
     assert [r.item_index for r in (image, voice, file, video)] == [1, 2, 3, 4]
     assert image == MediaRef(
         kind=MediaKind.IMAGE,
-        media=CDNMedia(encrypt_query_param="Zm9v", aes_key="ABEiM0RVZneImaq7zN3u/w==", encrypt_type=1),
+        media=CDNMedia(
+            encrypt_query_param="Zm9v", aes_key="ABEiM0RVZneImaq7zN3u/w==", encrypt_type=1
+        ),
         item_index=1,
         downloadable=True,
         aes_key_hex="00112233445566778899aabbccddeeff",
@@ -263,7 +270,9 @@ def test_items_without_usable_media_are_skipped(item: dict[str, Any]) -> None:
     assert extract_media(_msg({"item_list": [item]})) == ()
 
 
-@pytest.mark.parametrize(("raw", "size"), [("2048", 2048), (" 12 ", 12), ("abc", None), ("-1", None)])
+@pytest.mark.parametrize(
+    ("raw", "size"), [("2048", 2048), (" 12 ", 12), ("abc", None), ("-1", None)]
+)
 def test_file_len_is_parsed_leniently(raw: str, size: int | None) -> None:
     item = {"type": 4, "file_item": {"media": {"encrypt_query_param": "x"}, "len": raw}}
     (ref,) = extract_media(_msg({"item_list": [item]}))
@@ -316,7 +325,11 @@ def test_extract_quote() -> None:
                     "text_item": {"text": "就按这个来"},
                     "ref_msg": {
                         "title": "",
-                        "message_item": {"type": 1, "msg_id": "3001234560000", "text_item": {"text": "原文"}},
+                        "message_item": {
+                            "type": 1,
+                            "msg_id": "3001234560000",
+                            "text_item": {"text": "原文"},
+                        },
                     },
                 },
             ]
@@ -328,7 +341,9 @@ def test_extract_quote() -> None:
         text="原文",
         message_id="3001234560000",
         media=None,
-        item=msg.item_list[1].ref_msg.message_item if msg.item_list and msg.item_list[1].ref_msg else None,
+        item=msg.item_list[1].ref_msg.message_item
+        if msg.item_list and msg.item_list[1].ref_msg
+        else None,
     )
 
 
@@ -360,15 +375,21 @@ def test_extract_quote_ignores_non_text_items() -> None:
 
 def test_extract_voice_text() -> None:
     assert extract_voice_text(_msg({"item_list": [IMAGE, VOICE]})) == "明天早上八点提醒我"
-    assert extract_voice_text(_msg({"item_list": [{"type": 3, "voice_item": {"text": ""}}]})) is None
-    assert extract_voice_text(_msg({"item_list": [{"type": 1, "voice_item": {"text": "x"}}]})) is None
+    assert (
+        extract_voice_text(_msg({"item_list": [{"type": 3, "voice_item": {"text": ""}}]})) is None
+    )
+    assert (
+        extract_voice_text(_msg({"item_list": [{"type": 1, "voice_item": {"text": "x"}}]})) is None
+    )
     assert extract_voice_text(WeixinMessage()) is None
 
 
 # --- never raise ----------------------------------------------------------------------------
 
 _JSON = st.recursive(
-    st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=5)),
+    st.one_of(
+        st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=5)
+    ),
     lambda children: st.one_of(
         st.lists(children, max_size=3), st.dictionaries(st.text(max_size=5), children, max_size=3)
     ),
@@ -412,15 +433,19 @@ def _value_for(tp: Any, depth: int, noise: bool, *, null: bool = True) -> st.Sea
     return st.one_of(good, *extra, *([_JSON] if noise else []))
 
 
+def _lazy_value(tp: Any, depth: int, noise: bool) -> st.SearchStrategy[Any]:
+    return st.deferred(lambda: _value_for(tp, depth, noise))
+
+
 def _wire_dict(cls: type, depth: int, noise: bool) -> st.SearchStrategy[dict[str, Any]]:
     """JSON objects for a wire class; items get a payload matching their type."""
     hints = typing.get_type_hints(cls)
     optional = {
-        name: st.deferred(lambda tp=hints[name]: _value_for(tp, depth, noise))
+        name: _lazy_value(hints[name], depth, noise)
         for name in attrs.fields_dict(cls)
         if name != "extra" and not (cls is MessageItem and name.endswith("_item"))
     }
-    required = {"item_list": optional.pop("item_list")} if cls is WeixinMessage else {}
+    required = {k: optional.pop(k) for k in ("item_list", "media") if k in optional}
     objects = st.fixed_dictionaries(required, optional=optional)
     if cls is not MessageItem:
         return objects
@@ -428,9 +453,13 @@ def _wire_dict(cls: type, depth: int, noise: bool) -> st.SearchStrategy[dict[str
     @st.composite
     def item(draw: st.DrawFn) -> dict[str, Any]:
         obj = draw(objects)
-        item_type = draw(_ITEM_TYPES)
+        item_type = draw(st.one_of(st.sampled_from(sorted(_PAYLOADS)), _ITEM_TYPES))
         obj["type"] = item_type
-        key, payload_cls = _PAYLOADS.get(item_type, _PAYLOADS[draw(st.sampled_from(sorted(_PAYLOADS)))])
+        if item_type == 1 and depth < 4 and draw(st.booleans()):
+            obj["ref_msg"] = draw(_wire_dict(RefMessage, depth + 1, noise))
+        key, payload_cls = _PAYLOADS.get(
+            item_type, _PAYLOADS[draw(st.sampled_from(sorted(_PAYLOADS)))]
+        )
         if draw(st.integers(0, 9)):
             obj[key] = draw(_wire_dict(payload_cls, depth + 1, noise))
         return obj

@@ -6,8 +6,7 @@ import json
 from typing import Any
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
 from tests._vectors import load_vectors, vector_id
 from weixin_trio._redact import (
@@ -157,7 +156,10 @@ def test_redact_body_truncates_after_masking() -> None:
         ("https://h", "https://h/"),
         ("https://h/p?", "https://h/p"),
         ("https://h/p#frag", "https://h/p"),
-        ("HTTPS://user:pw@EXAMPLE.com:443/a/./b/../c d?x", "https://example.com/a/c%20d?<redacted>"),
+        (
+            "HTTPS://user:pw@EXAMPLE.com:443/a/./b/../c d?x",
+            "https://example.com/a/c%20d?<redacted>",
+        ),
         ("http://h:8080/x?y=1", "http://h:8080/x?<redacted>"),
         ("https://[::1]:8443/x?y", "https://[::1]:8443/x?<redacted>"),
         ("  https://h/p\t?q=1 ", "https://h/p?<redacted>"),
@@ -208,9 +210,7 @@ def test_secret_is_immutable_and_typed() -> None:
 
 _SECRET = st.text(min_size=8, max_size=20).map(lambda s: "SECRET-" + s)
 _PLAIN_KEY = st.text(alphabet="abcxyz_", max_size=6)
-_LEAF = st.one_of(
-    st.integers(), st.booleans(), st.none(), st.text(alphabet="abcxyz ", max_size=5)
-)
+_LEAF = st.one_of(st.integers(), st.booleans(), st.none(), st.text(alphabet="abcxyz ", max_size=5))
 _SENSITIVE_ENTRY = st.tuples(
     st.sampled_from(sorted(SENSITIVE_KEYS)),
     st.one_of(_SECRET, st.lists(_SECRET, min_size=1, max_size=3)),
@@ -232,7 +232,7 @@ def _extend(children: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
     )
 
 
-_DOCS = st.recursive(
+_DOCS: st.SearchStrategy[Any] = st.recursive(
     st.one_of(_LEAF, st.builds(dict, st.lists(_SENSITIVE_ENTRY, min_size=1, max_size=2))),
     _extend,
     max_leaves=12,

@@ -47,7 +47,15 @@ from typing import final
 
 import attrs
 
-__all__ = ["Secret", "redact_body", "redact_token", "redact_url", "truncate"]
+__all__ = [
+    "REDACTED",
+    "SENSITIVE_KEYS",
+    "Secret",
+    "redact_body",
+    "redact_token",
+    "redact_url",
+    "truncate",
+]
 
 REDACTED = "<redacted>"
 

@@ -55,8 +55,8 @@ def account_key(account: str) -> str:
     ``abc@im.bot`` becomes ``abc-im-bot`` (the reference's rule); any other character
     outside ``[a-z0-9_-]`` is replaced and a short hash keeps distinct ids distinct.
     """
-    base = account.lower().replace("@", "-").replace(".", "-")
-    safe = re.sub(r"[^a-z0-9_-]", "_", base)[:80].strip("-_") or "account"
+    base = account.replace("@", "-").replace(".", "-")
+    safe = re.sub(r"[^a-z0-9_-]", "_", base.lower())[:80].strip("-_") or "account"
     if safe != base:
         safe += "-" + hashlib.sha256(account.encode()).hexdigest()[:8]
     return safe
