@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import trio
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 
 async def until(predicate: Callable[[], bool], *, timeout: float = 600.0) -> None:
@@ -14,5 +17,5 @@ async def until(predicate: Callable[[], bool], *, timeout: float = 600.0) -> Non
     a plain ``trio.sleep`` may finish before the thread does.
     """
     with trio.fail_after(timeout):
-        while not predicate():
+        while not predicate():  # noqa: ASYNC110 - the predicate has no event to wait on
             await trio.sleep(0.01)

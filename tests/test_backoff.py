@@ -39,7 +39,9 @@ def test_jitter_stays_in_bounds_and_is_seeded() -> None:
     assert len(set(seq_a)) > 3
 
 
-@pytest.mark.parametrize("kwargs", [{"jitter": 1.0}, {"jitter": -0.1}, {"max_failures": 0}, {"retry_delay": -1}])
+@pytest.mark.parametrize(
+    "kwargs", [{"jitter": 1.0}, {"jitter": -0.1}, {"max_failures": 0}, {"retry_delay": -1}]
+)
 def test_rejects_bad_configuration(kwargs: dict[str, float]) -> None:
     with pytest.raises(ValueError):  # noqa: PT011
         Backoff(**kwargs)  # type: ignore[arg-type]

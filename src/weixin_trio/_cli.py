@@ -11,11 +11,15 @@ import json
 import logging
 import signal
 import sys
-from collections.abc import Sequence
+from functools import partial
+from typing import TYPE_CHECKING
 
 import trio
 
 from ._version import __version__
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 __all__ = ["main"]
 
@@ -28,9 +32,7 @@ EXIT_INTERRUPTED = 130
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="weixin-trio", description="WeChat iLink bots with trio."
-    )
+    parser = argparse.ArgumentParser(prog="weixin-trio", description="WeChat iLink bots with trio.")
     parser.add_argument("--version", action="version", version=f"weixin-trio {__version__}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -82,7 +84,7 @@ async def _fake_server(host: str, port: int, token: str | None, auto_confirm: bo
     fake.qr.auto_confirm = auto_confirm
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with trio.open_nursery() as nursery:
-            base_url = await nursery.start(fake.serve, host, port)
+            base_url = await nursery.start(partial(fake.serve, host=host, port=port))
             print(json.dumps({"base_url": base_url, "token": fake.token}), flush=True)
             async for _ in signals:
                 nursery.cancel_scope.cancel()

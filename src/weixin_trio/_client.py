@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import TYPE_CHECKING
 
@@ -15,6 +16,7 @@ from ._outbox import Outbox
 from ._version import __version__
 
 if TYPE_CHECKING:
+    import ssl
     from collections.abc import AsyncIterator, Mapping
 
 __all__ = ["DEFAULT_BOT_AGENT", "open_client"]
@@ -25,6 +27,12 @@ DEFAULT_BOT_AGENT = f"weixin-trio/{__version__}"
 # in the references and getconfig 10 s; 30 s leaves room for a slow but live server.
 _API_TIMEOUT = httpx.Timeout(30.0, connect=15.0)
 _LIMITS = httpx.Limits(max_connections=32, max_keepalive_connections=16)
+
+
+@functools.cache
+def _ssl_context() -> ssl.SSLContext:
+    """One TLS context for every client this process creates (loading CAs costs ~1 MiB)."""
+    return httpx.create_ssl_context()
 
 
 @asynccontextmanager
@@ -77,12 +85,16 @@ async def open_client(
     async with AsyncExitStack() as stack:
         if http_client is None:
             http_client = await stack.enter_async_context(
-                httpx.AsyncClient(transport=transport, timeout=_API_TIMEOUT, limits=_LIMITS)
+                httpx.AsyncClient(
+                    transport=transport, timeout=_API_TIMEOUT, limits=_LIMITS, verify=_ssl_context()
+                )
             )
         if poll_http_client is None:
             if transport is not None or not injected:
                 poll_http_client = await stack.enter_async_context(
-                    httpx.AsyncClient(transport=transport, timeout=_API_TIMEOUT)
+                    httpx.AsyncClient(
+                        transport=transport, timeout=_API_TIMEOUT, verify=_ssl_context()
+                    )
                 )
             else:
                 poll_http_client = http_client

@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import random
 import tempfile
+from typing import TYPE_CHECKING
 
 import trio
 
 from ._client import open_client
-from ._messages import Message
 from ._monitor import open_monitor
 from .store import FileStore
 from .testing import FakeILinkServer
+
+if TYPE_CHECKING:
+    from ._messages import Message
 
 __all__ = ["run_demo"]
 
@@ -43,20 +46,22 @@ async def run_demo(users: int = 3, messages: int = 3) -> int:
         async with trio.open_nursery() as nursery:
             base_url = await nursery.start(fake.serve)
             print(f"fake iLink server on {base_url}")
-            async with open_client(
-                token=fake.token, base_url=base_url, account_id=fake.default.bot_id
-            ) as client:
-                async with open_monitor(client, echo, store=FileStore(state_dir)) as monitor:
-                    for round_no in range(messages):
-                        for name in names:
-                            text = f"{rng.choice(PHRASES)} #{round_no + 1}"
-                            fake.inject_text(name, text)
-                            print(f"  {name:>18} -> bot : {text}")
-                        await trio.sleep(0.1)
-                    with trio.fail_after(30):
-                        await fake.wait_for_sent(expected)
-                        await monitor.wait_idle()
-                    stats = monitor.statistics()
+            async with (
+                open_client(
+                    token=fake.token, base_url=base_url, account_id=fake.default.bot_id
+                ) as client,
+                open_monitor(client, echo, store=FileStore(state_dir)) as monitor,
+            ):
+                for round_no in range(messages):
+                    for name in names:
+                        text = f"{rng.choice(PHRASES)} #{round_no + 1}"
+                        fake.inject_text(name, text)
+                        print(f"  {name:>18} -> bot : {text}")
+                    await trio.sleep(0.1)
+                with trio.fail_after(30):
+                    await fake.wait_for_sent(expected)
+                    await monitor.wait_idle()
+                stats = monitor.statistics()
             nursery.cancel_scope.cancel()
     print()
     print("conversation as WeChat shows it:")

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, final
 import attrs
 import trio
 
+from . import _wire as w
 from ._backoff import Backoff
 from ._errors import MonitorCrashed, StaleTokenError, WeixinError
 from ._lanes import Dispatcher, Lane
@@ -42,11 +43,11 @@ from ._monitor_types import (
 )
 from ._util import NoPublicConstructor
 from .store import DeadLetter, JournalEntry, MemoryStore, Store
+from .store._journal import DEFAULT_SEEN_WINDOW
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Iterator
 
-    from . import _wire as w
     from ._api import ILinkClient
 
 __all__ = ["Monitor", "open_monitor", "run_monitor"]
@@ -141,6 +142,7 @@ class Monitor(metaclass=NoPublicConstructor):
         self._hint_ms = self._client.long_poll_hint_ms
         self._seen: set[int] = set()
         self._seen_order: deque[int] = deque()
+        self._seen_window = DEFAULT_SEEN_WINDOW
         self._unfinished = 0
         self._in_flight = 0
         self._limiter = trio.CapacityLimiter(self._max_concurrency)
@@ -371,6 +373,7 @@ class Monitor(metaclass=NoPublicConstructor):
     async def _accept(self, response: w.GetUpdatesResp) -> None:
         new_cursor = response.next_cursor or self._cursor
         entries: list[JournalEntry] = []
+        parsed: list[w.WeixinMessage] = []
         tokens: dict[str, str] = {}
         batch_ids: set[int] = set()
         for raw, msg in zip(response.raw_msgs, response.msgs, strict=True):
@@ -383,6 +386,7 @@ class Monitor(metaclass=NoPublicConstructor):
                 continue
             batch_ids.add(mid)
             entries.append(JournalEntry(mid, raw))
+            parsed.append(msg)
             if msg.from_user_id and msg.context_token:
                 tokens[msg.from_user_id] = msg.context_token
         for raw, reason in response.malformed:
@@ -407,25 +411,28 @@ class Monitor(metaclass=NoPublicConstructor):
         if entries:
             self._counters.batches += 1
             self._counters.last_message_at = now
-        for entry in entries:
+        for entry, msg in zip(entries, parsed, strict=True):
             self._remember(entry.message_id)
-            self._dispatch(entry)
+            self._dispatch(entry, msg)
 
     def _remember(self, mid: int) -> None:
         self._seen.add(mid)
         self._seen_order.append(mid)
-        if len(self._seen_order) > 10_000:
+        if len(self._seen_order) > self._seen_window:
             self._seen.discard(self._seen_order.popleft())
 
     # --- dispatch and handling ------------------------------------------------------------
 
-    def _dispatch(self, entry: JournalEntry) -> None:
+    def _dispatch(self, entry: JournalEntry, wire: w.WeixinMessage | None = None) -> None:
+        """Queue an accepted entry; ``wire`` is its parsed form when already at hand."""
         self._counters.accepted += 1
         self._unfinished += 1
         self._idle = trio.Event() if self._idle.is_set() else self._idle
         try:
             ctx = ReplyContext(self._client)
-            message = Message.from_json(entry.raw, message_id=entry.message_id, ctx=ctx)
+            if wire is None:
+                wire = w.structure(entry.raw, w.WeixinMessage)
+            message = Message.from_wire(wire, message_id=entry.message_id, ctx=ctx)
         except Exception as exc:  # journaled JSON that no longer parses
             self._counters.malformed += 1
             self._dead.append(
@@ -591,6 +598,7 @@ class Monitor(metaclass=NoPublicConstructor):
                 await self._store.dead_letter(self._account, self._dead[0])
                 self._dead.pop(0)
 
+
 def _default_lane_key(message: Message) -> str:
     return message.from_user_id
 
@@ -602,7 +610,7 @@ async def open_monitor(
     *,
     store: Store | None = None,
     max_concurrency: int = 16,
-    max_pending: int = 1000,
+    max_pending: int = 128,
     max_attempts: int = 3,
     drain_timeout: float = 10.0,
     handler_timeout: float | None = None,

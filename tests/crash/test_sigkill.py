@@ -64,7 +64,11 @@ async def test_sigkill_loses_nothing_and_shows_no_duplicates(tmp_path: Path) -> 
             while True:
                 handled = {int(x) for x in log.read_text().split()} if log.exists() else set()
                 delivered = set(fake.delivered_message_ids())
-                if not fake.default.queue and acked() >= delivered - _in_transit(fake) and acked() <= handled:
+                if (
+                    not fake.default.queue
+                    and acked() >= delivered - _in_transit(fake)
+                    and acked() <= handled
+                ):
                     break
                 await trio.sleep(0.05)
             await trio.sleep(2.5)  # one more poll presents the final cursor

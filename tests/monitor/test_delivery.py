@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import trio
 
 import weixin_trio as wx
-from weixin_trio.testing import FakeILinkServer
 
 from .._helpers import until
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from weixin_trio.testing import FakeILinkServer
 
 USER = "alice@im.wechat"
 

@@ -90,22 +90,24 @@ async def test_backpressure_stops_fetching(autojump_clock: trio.abc.Clock) -> No
     async def handler(msg: wx.Message) -> None:
         await release.wait()
 
-    async with wx.open_client(
-        token=fake.token, base_url=fake.base_url, transport=fake.transport()
-    ) as client:
-        async with wx.open_monitor(client, handler, max_pending=5, max_concurrency=2) as monitor:
-            for i in range(50):
-                fake.inject_text(f"u{i}@im.wechat", "x")
-            await trio.sleep(100)
-            stats = monitor.statistics()
-            # At most max_pending + one batch is held; the rest stays on the server.
-            assert 5 <= stats.pending <= 5 + 2
-            assert len(fake.default.queue) == 50 - stats.pending
-            assert stats.in_flight == 2
-            release.set()
-            await trio.sleep(1)
-            await monitor.wait_idle()
-            assert monitor.statistics().handled == 50
+    async with (
+        wx.open_client(
+            token=fake.token, base_url=fake.base_url, transport=fake.transport()
+        ) as client,
+        wx.open_monitor(client, handler, max_pending=5, max_concurrency=2) as monitor,
+    ):
+        for i in range(50):
+            fake.inject_text(f"u{i}@im.wechat", "x")
+        await trio.sleep(100)
+        stats = monitor.statistics()
+        # At most max_pending + one batch is held; the rest stays on the server.
+        assert 5 <= stats.pending <= 5 + 2
+        assert len(fake.default.queue) == 50 - stats.pending
+        assert stats.in_flight == 2
+        release.set()
+        await trio.sleep(1)
+        await monitor.wait_idle()
+        assert monitor.statistics().handled == 50
 
 
 async def test_handler_errors_are_isolated_retried_and_dead_lettered(
@@ -155,9 +157,7 @@ async def test_handler_timeout_counts_as_failure(
     async def handler(msg: wx.Message) -> None:
         await trio.sleep(100)
 
-    async with wx.open_monitor(
-        ilink_client, handler, handler_timeout=5, max_attempts=2
-    ) as monitor:
+    async with wx.open_monitor(ilink_client, handler, handler_timeout=5, max_attempts=2) as monitor:
         fake_ilink.inject_text(USER, "slow")
         await trio.sleep(1)
         await monitor.wait_idle()
@@ -197,7 +197,11 @@ async def test_control_message_interrupts_the_running_handler(
         stats = monitor.statistics()
     assert stats.interrupted == 2
     assert trio.current_time() < 100
-    assert fake_ilink.sent_texts(USER) == ["working on long task", "stopped=True", "working on next"]
+    assert fake_ilink.sent_texts(USER) == [
+        "working on long task",
+        "stopped=True",
+        "working on next",
+    ]
 
 
 async def test_interrupt_can_drop_queued_messages(
@@ -250,9 +254,12 @@ async def test_handler_can_stop_the_monitor(
         await msg.reply("bye")
         boxes[0].stop()
 
+    body_finished = False
     async with wx.open_monitor(ilink_client, handler) as monitor:
         boxes.append(monitor)
         fake_ilink.inject_text(USER, "quit")
-        await trio.sleep_forever()
+        await trio.sleep(1000)
+        body_finished = True
+    assert not body_finished, "monitor.stop() did not end the block"
     assert fake_ilink.sent_texts(USER) == ["bye"]
     assert fake_ilink.notify_events() == ["start", "stop"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import pytest
@@ -31,7 +32,7 @@ async def test_backoff_schedule_on_the_virtual_clock(
             await fake_ilink.wait_for_sent(1)
         stats = monitor.statistics()
     times = poll_times(fake_ilink)
-    gaps = [round(b - a, 3) for a, b in zip(times, times[1:], strict=False)]
+    gaps = [round(b - a, 3) for a, b in itertools.pairwise(times)]
     assert gaps[:5] == [2.0, 2.0, 30.0, 2.0, 2.0]
     assert stats.poll_failures == 5
     assert stats.consecutive_failures == 0  # reset by the success
@@ -65,13 +66,15 @@ async def test_poll_failures_back_off_and_recover(
 
 async def test_client_deadline_is_server_hint_plus_margin(autojump_clock: trio.abc.Clock) -> None:
     fake = FakeILinkServer(hold=10.0)
-    async with wx.open_client(
-        token=fake.token, base_url=fake.base_url, transport=fake.transport()
-    ) as client:
-        async with wx.open_monitor(client, echo):
-            await trio.sleep(5)  # first poll is parked; it is answered empty at 10 s
-            fake.inject_fault("getupdates", Fault.hang())
-            await trio.sleep(60)
+    async with (
+        wx.open_client(
+            token=fake.token, base_url=fake.base_url, transport=fake.transport()
+        ) as client,
+        wx.open_monitor(client, echo),
+    ):
+        await trio.sleep(5)  # first poll is parked; it is answered empty at 10 s
+        fake.inject_fault("getupdates", Fault.hang())
+        await trio.sleep(60)
     times = poll_times(fake)
     # poll 1 at 0 (hint 35 s unknown yet -> answered at 10), poll 2 hangs; gives up
     # after the adopted hint (10 s) + 5 s margin, then polls again at once.
@@ -103,7 +106,9 @@ async def test_stale_token_retries_once_then_pauses(
         infos.append(info)
 
     fake_ilink.inject_fault(
-        "getupdates", Fault.stale_token(field="ret" if field == "ret" else "errcode"), times=math.inf
+        "getupdates",
+        Fault.stale_token(field="ret" if field == "ret" else "errcode"),
+        times=math.inf,
     )
     async with wx.open_monitor(ilink_client, echo, on_token_stale=on_stale) as monitor:
         await trio.sleep(1)
@@ -170,7 +175,9 @@ async def test_default_filter_skips_bot_recalled_and_generating(
         fake_ilink.inject_message(USER, text, message_type=2)
         fake_ilink.inject_message(USER, text, delete_time_ms=5)
         fake_ilink.inject_message(USER, text, message_state=1)
-        fake_ilink.inject_message(USER, [{"type": 1, "text_item": {"text": "kept"}}], message_state=7)
+        fake_ilink.inject_message(
+            USER, [{"type": 1, "text_item": {"text": "kept"}}], message_state=7
+        )
         await trio.sleep(1)
         await monitor.wait_idle()
         assert monitor.statistics().filtered == 3
@@ -224,7 +231,11 @@ async def test_message_without_id_gets_a_stable_synthetic_id(
     async def record(msg: wx.Message) -> None:
         ids.append(msg.message_id)
 
-    raw = {"message_type": 1, "from_user_id": USER, "item_list": [{"type": 1, "text_item": {"text": "x"}}]}
+    raw = {
+        "message_type": 1,
+        "from_user_id": USER,
+        "item_list": [{"type": 1, "text_item": {"text": "x"}}],
+    }
     async with wx.open_monitor(ilink_client, record) as monitor:
         fake_ilink.inject_raw(raw)
         fake_ilink.inject_raw(raw)
@@ -253,7 +264,7 @@ async def test_store_write_failure_stops_without_advancing_the_cursor(
     async def record(msg: wx.Message) -> None:
         calls.append(msg.text)
 
-    with pytest.RaisesGroup(wx.MonitorCrashed):  # type: ignore[attr-defined]
+    with pytest.RaisesGroup(wx.MonitorCrashed):
         async with wx.open_monitor(ilink_client, record, store=store):
             store.fail_writes = True
             fake_ilink.inject_text(USER, "lost?")

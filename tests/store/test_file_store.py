@@ -5,25 +5,32 @@ from __future__ import annotations
 import json
 import os
 import stat
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 import weixin_trio as wx
 from weixin_trio.store import DeadLetter, JournalEntry, StoreError, account_key
 
+if TYPE_CHECKING:
+    from pathlib import Path
+
 ACCOUNT = "bot1@im.bot"
 
 
 def entry(mid: int, text: str = "x") -> JournalEntry:
-    return JournalEntry(mid, {"message_id": mid, "item_list": [{"type": 1, "text_item": {"text": text}}]})
+    return JournalEntry(
+        mid, {"message_id": mid, "item_list": [{"type": 1, "text_item": {"text": text}}]}
+    )
 
 
 async def test_round_trip_and_reload(tmp_path: Path) -> None:
     store = wx.FileStore(tmp_path)
     state = await store.load(ACCOUNT)
     assert state.cursor == ""
-    await store.accept(ACCOUNT, cursor="c1", entries=[entry(1), entry(2)], context_tokens={"u": "t1"})
+    await store.accept(
+        ACCOUNT, cursor="c1", entries=[entry(1), entry(2)], context_tokens={"u": "t1"}
+    )
     await store.mark_done(ACCOUNT, [1])
     await store.record_failure(ACCOUNT, 2, 1)
     again = await wx.FileStore(tmp_path).load(ACCOUNT)
@@ -72,7 +79,7 @@ async def test_corrupt_snapshot_is_reported(tmp_path: Path) -> None:
     store = wx.FileStore(tmp_path)
     await store.load(ACCOUNT)
     (store.account_dir(ACCOUNT) / "snapshot.json").write_text("{broken")
-    with pytest.raises(StoreError, match="snapshot.json"):
+    with pytest.raises(StoreError, match=r"snapshot\.json"):
         await wx.FileStore(tmp_path).load(ACCOUNT)
 
 

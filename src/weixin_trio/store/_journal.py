@@ -41,7 +41,7 @@ def accept_record(
     return {
         "t": "a",
         "c": cursor,
-        "m": [{"id": e.message_id, "raw": dict(e.raw), "n": e.attempts} for e in entries],
+        "m": [{"id": e.message_id, "raw": e.raw, "n": e.attempts} for e in entries],
         "x": dict(context_tokens),
     }
 

@@ -644,12 +644,27 @@ class FakeILinkServer:
     async def _control(self, request: FakeRequest) -> FakeResponse:
         path = request.path.rstrip("/")
         if path.endswith("/_fake/inject") and request.method == "POST":
+            # One {"user", "text"} object, or (an extension) an array of them.
             try:
                 body = json.loads(request.body)
-                user, text = str(body["user"]), str(body["text"])
+                batch = body if isinstance(body, list) else [body]
+                pairs = [(str(b["user"]), str(b["text"])) for b in batch]
             except (ValueError, KeyError, TypeError):
                 return _json({"errmsg": 'expected {"user": ..., "text": ...}'}, status=400)
-            return _json({"message_id": self.inject_text(user, text)})
+            ids = [self.inject_text(user, text) for user, text in pairs]
+            if isinstance(body, list):
+                return _json([{"message_id": mid} for mid in ids])
+            return _json({"message_id": ids[0]})
+        if path.endswith("/_fake/stats") and request.method == "GET":
+            return _json(
+                {
+                    "sent": len(self.sent()),
+                    "sends": len(self.sends),
+                    "queued": len(self.default.queue),
+                    "delivered": len(self.default.delivered),
+                    "notify": self.default.notify_events,
+                }
+            )
         if path.endswith("/_fake/sent") and request.method == "GET":
             return _json([s.to_json() for s in self.sent()])
         if path.endswith("/_fake/qr/confirm") and request.method == "POST":
