@@ -9,6 +9,7 @@ Scenarios: ``echo`` (trivial handler), ``slow`` (sleeps 200 ms), ``random`` (sle
 from __future__ import annotations
 
 import json
+import os
 import random
 import resource
 import signal
@@ -39,7 +40,10 @@ async def main(scenario: str, base_url: str, token: str, count: int) -> None:
 
     concurrency = 256 if scenario in ("slow", "random") else 16
     stop_started = 0.0
-    async with wx.open_client(token=token, base_url=base_url, account_id="bench") as client:
+    senders = int(os.environ.get("BENCH_SENDERS", "4"))
+    async with wx.open_client(
+        token=token, base_url=base_url, account_id="bench", senders=senders
+    ) as client:
         first_poll = time.perf_counter()
         async with wx.open_monitor(client, handler, max_concurrency=concurrency) as monitor:
             if scenario == "idle":
@@ -55,8 +59,14 @@ async def main(scenario: str, base_url: str, token: str, count: int) -> None:
     if scenario == "idle":
         print(json.dumps({"stop_seconds": time.perf_counter() - stop_started}), flush=True)
         return
-    rss_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"elapsed": elapsed, "handled": handled, "maxrss_kib": rss_kib}), flush=True)
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    result = {
+        "elapsed": elapsed,
+        "handled": handled,
+        "maxrss_kib": usage.ru_maxrss,
+        "cpu_s": usage.ru_utime + usage.ru_stime,
+    }
+    print(json.dumps(result), flush=True)
 
 
 if __name__ == "__main__":

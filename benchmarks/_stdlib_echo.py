@@ -11,6 +11,7 @@ import base64
 import http.client
 import json
 import random
+import resource
 import sys
 import time
 import urllib.parse
@@ -63,7 +64,9 @@ def main(base_url: str, token: str, count: int) -> None:
                 },
             )
             replied += 1
-    print(json.dumps({"elapsed": time.perf_counter() - start}), flush=True)
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    elapsed = time.perf_counter() - start
+    print(json.dumps({"elapsed": elapsed, "cpu_s": usage.ru_utime + usage.ru_stime}), flush=True)
 
 
 if __name__ == "__main__":

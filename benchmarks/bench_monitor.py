@@ -50,6 +50,8 @@ def echo(rounds: int = 3) -> dict[str, float]:
                 "msgs_per_s": n / ours["elapsed"],
                 "stdlib_msgs_per_s": n / stdlib["elapsed"],
                 "ratio": ratio,
+                "cpu_ms_per_msg": 1000 * ours["cpu_s"] / n,
+                "stdlib_cpu_ms_per_msg": 1000 * stdlib["cpu_s"] / n,
                 "peak_rss_mib": ours["maxrss_kib"] / 1024,
             }
     return best
