@@ -42,7 +42,12 @@ async def main(scenario: str, base_url: str, token: str, count: int) -> None:
     stop_started = 0.0
     senders = int(os.environ.get("BENCH_SENDERS", "4"))
     async with wx.open_client(
-        token=token, base_url=base_url, account_id="bench", senders=senders
+        token=token,
+        base_url=base_url,
+        account_id="bench",
+        senders=senders,
+        pacing=None,
+        send_window=None,
     ) as client:
         first_poll = time.perf_counter()
         async with wx.open_monitor(client, handler, max_concurrency=concurrency) as monitor:

@@ -9,6 +9,7 @@ trio (``trio.move_on_after``); the httpx timeouts are only a safety net.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 import math
 import secrets
@@ -17,8 +18,10 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar, final
 
 import attrs
 import httpx
+import trio
 
 from . import _wire as w
+from ._config_cache import ConfigCache
 from ._errors import (
     RATE_LIMITED,
     STALE_TOKEN,
@@ -26,15 +29,19 @@ from ._errors import (
     NoContextTokenError,
     ProtocolError,
     RateLimitedError,
+    SendWindowClosedError,
     StaleTokenError,
     TransportError,
 )
 from ._headers import common_headers, join_url, post_headers, quote_component
 from ._redact import redact_body
+from ._send_window import SendWindow, SendWindows
 from ._util import NoPublicConstructor
+from .markdown import filter_markdown
+from .text import split_text
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Awaitable, Callable, Iterator, Mapping
 
     from ._context_tokens import ContextTokens
     from ._outbox import Outbox
@@ -80,21 +87,24 @@ def reply_client_id(account: str, message_id: int, index: int) -> str:
 
 @attrs.frozen
 class SendResult:
-    """What one ``sendmessage`` request achieved.
+    """What a send achieved.
 
     Attributes:
-        client_id: The ``client_id`` the message was sent with.
-        message_id: The server's ``message_id``; ``None`` when the server answered
-            ``{"ret": 0}`` or an empty body (accepted, but unconfirmed).
+        client_id: The ``client_id`` the (last) message was sent with.
+        message_id: The server's ``message_id`` of the (last) message; ``None`` when the
+            server answered ``{"ret": 0}`` or an empty body (accepted, but unconfirmed).
+        parts: When a long text was split into several messages, the result of each,
+            in order (the last one is this result's own ``client_id``/``message_id``).
     """
 
     client_id: str
     message_id: int | None = None
+    parts: tuple[SendResult, ...] = ()
 
     @property
     def confirmed(self) -> bool:
-        """Whether the server assigned a ``message_id`` to the message."""
-        return self.message_id is not None
+        """Whether the server assigned a ``message_id`` to every message sent."""
+        return all(p.message_id is not None for p in self.parts or (self,))
 
 
 @final
@@ -124,6 +134,9 @@ class ILinkClient(metaclass=NoPublicConstructor):
         bot_agent: str,
         route_tag: str | None,
         context_tokens: ContextTokens,
+        markdown: bool = True,
+        text_limit: int = 4000,
+        send_windows: SendWindows | None = None,
     ) -> None:
         self._token = token
         self.base_url = base_url
@@ -135,10 +148,34 @@ class ILinkClient(metaclass=NoPublicConstructor):
         self._common = common_headers(app_id=app_id, client_version=version, route_tag=route_tag)
         self.context_tokens = context_tokens
         self.long_poll_hint_ms = DEFAULT_LONG_POLL_MS
+        self.config_cache = ConfigCache()
+        self.markdown = markdown
+        self.text_limit = text_limit
+        self.send_windows = send_windows
         self._outbox: Outbox | None = None
+        self._background: trio.Nursery | None = None
 
     def __repr__(self) -> str:
         return f"<ILinkClient account={self.account_id!r} base_url={self.base_url!r}>"
+
+    def start_background(
+        self, async_fn: Callable[..., Awaitable[object]], *args: object
+    ) -> trio.CancelScope:
+        """Run ``async_fn(*args)`` in the client's background nursery until cancelled.
+
+        Returns the cancel scope of the task. Outside ``open_client`` nothing runs.
+        """
+        scope = trio.CancelScope()
+        if self._background is None:
+            scope.cancel()
+            return scope
+
+        async def runner() -> None:
+            with scope:
+                await async_fn(*args)
+
+        self._background.start_soon(runner)
+        return scope
 
     @property
     def base_info(self) -> w.BaseInfo:
@@ -415,6 +452,62 @@ class ILinkClient(metaclass=NoPublicConstructor):
             run_id=run_id,
         )
 
+    def prepare_text(self, text: str) -> list[str]:
+        """The messages a text becomes: markdown filtered (if enabled), then split.
+
+        Raises:
+            ValueError: Nothing is left to send (empty text, or only removed markdown).
+        """
+
+        if self.markdown:
+            text = filter_markdown(text)
+        chunks = [c for c in split_text(text, self.text_limit) if c.strip()]
+        if not chunks:
+            raise ValueError("refusing to send an empty text message")
+        return chunks
+
+    async def send_item(
+        self,
+        to: str,
+        item: w.MessageItem,
+        *,
+        context_token: str | None = None,
+        client_id: str | None = None,
+        run_id: str | None = None,
+    ) -> SendResult:
+        """Send one message with one item to ``to``, through the send window check.
+
+        Raises:
+            NoContextTokenError: No context token known for ``to``.
+            SendWindowClosedError: The user's send window is closed.
+
+        Cancellation:
+            As :meth:`send_message`.
+        """
+        token = self.resolve_context_token(to, context_token)
+        self.check_send_window(to)
+        msg = self.build_message(
+            to, (item,), context_token=token, client_id=client_id, run_id=run_id
+        )
+        result = await self.send_message(msg)
+        if self.send_windows is not None:
+            self.send_windows.record_send(to)
+        return result
+
+    def check_send_window(self, to: str) -> None:
+        """Raise :class:`SendWindowClosedError` if a send to ``to`` would be refused."""
+        if self.send_windows is None:
+            return
+        window = self.send_windows.check(to, time.time())
+        if not window.is_open:
+            raise SendWindowClosedError(to, window.reason or "closed")
+
+    def send_window(self, to: str) -> SendWindow:
+        """Whether and how much can be sent to ``to`` now (PROTOCOL §7.1a)."""
+        if self.send_windows is None:
+            return SendWindow(to, is_open=True, known=False)
+        return self.send_windows.check(to, time.time())
+
     async def send_text(
         self,
         to: str,
@@ -424,31 +517,67 @@ class ILinkClient(metaclass=NoPublicConstructor):
         client_id: str | None = None,
         run_id: str | None = None,
     ) -> SendResult:
-        """Send a text message to ``to`` with the user's context token.
+        """Send a text to ``to`` with the user's context token.
+
+        The text goes through the markdown filter (unless the client was opened with
+        ``markdown=False``) and is split at ``text_limit`` characters on paragraph,
+        line and sentence boundaries; the parts are sent in order.
 
         Args:
             to: The peer user id.
             text: The text (must not be empty).
             context_token: Overrides the stored token of ``to``.
-            client_id: A ``client_id`` to use (default: a fresh random one).
+            client_id: A ``client_id`` to use (default: a fresh random one); later
+                parts of a split text get ``<client_id>-<n>``.
             run_id: Tags the message as part of an agent run.
 
         Raises:
             NoContextTokenError: No context token known for ``to``.
-            ValueError: ``text`` is empty.
+            SendWindowClosedError: The user's send window is closed.
+            ValueError: Nothing to send.
             RateLimitedError: Throttled (``ret -2``); not delivered.
 
         Cancellation:
-            As :meth:`send_message`.
+            As :meth:`send_message`; parts already sent stay sent.
         """
-        if not text:
-            raise ValueError("refusing to send an empty text message")
-        token = self.resolve_context_token(to, context_token)
-        item = w.MessageItem(type=w.ItemType.TEXT, text_item=w.TextItem(text=text))
-        msg = self.build_message(
-            to, (item,), context_token=token, client_id=client_id, run_id=run_id
+        ids = _derived_ids(client_id)
+        return await self.send_text_parts(
+            to, text, context_token=context_token, next_client_id=lambda: next(ids), run_id=run_id
         )
-        return await self.send_message(msg)
+
+    async def send_text_parts(
+        self,
+        to: str,
+        text: str,
+        *,
+        context_token: str | None,
+        next_client_id: Callable[[], str | None],
+        run_id: str | None = None,
+    ) -> SendResult:
+        """:meth:`send_text` with a ``client_id`` source per part (used by replies)."""
+        chunks = self.prepare_text(text)
+        token = self.resolve_context_token(to, context_token)
+        results: list[SendResult] = []
+        for chunk in chunks:
+            item = w.MessageItem(type=w.ItemType.TEXT, text_item=w.TextItem(text=chunk))
+            results.append(
+                await self.send_item(
+                    to, item, context_token=token, client_id=next_client_id(), run_id=run_id
+                )
+            )
+        if len(results) == 1:
+            return results[0]
+        return attrs.evolve(results[-1], parts=tuple(results))
+
+
+def _derived_ids(client_id: str | None) -> Iterator[str | None]:
+    """``client_id``, ``client_id-1``, ``client_id-2``... (or ``None`` forever)."""
+    if client_id is None:
+        yield from itertools.repeat(None)
+    else:
+        yield client_id
+        for n in itertools.count(1):
+            yield f"{client_id}-{n}"
 
 
 def _as_code(endpoint: str, obj: Mapping[str, Any], key: str) -> int | None:

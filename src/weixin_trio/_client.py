@@ -13,6 +13,8 @@ from ._api import DEFAULT_BASE_URL, DEFAULT_CDN_BASE_URL, ILinkClient
 from ._context_tokens import ContextTokens
 from ._headers import sanitize_bot_agent
 from ._outbox import Outbox
+from ._pacing import Pacing, SendGovernor
+from ._send_window import SendWindowPolicy, SendWindows
 from ._version import __version__
 
 if TYPE_CHECKING:
@@ -22,6 +24,8 @@ if TYPE_CHECKING:
 __all__ = ["DEFAULT_BOT_AGENT", "open_client"]
 
 DEFAULT_BOT_AGENT = f"weixin-trio/{__version__}"
+DEFAULT_PACING = Pacing()
+DEFAULT_SEND_WINDOW = SendWindowPolicy()
 
 # Safety nets only; deadlines are trio cancel scopes. sendmessage/getuploadurl use 15 s
 # in the references and getconfig 10 s; 30 s leaves room for a slow but live server.
@@ -50,6 +54,10 @@ async def open_client(
     app_id: str = "bot",
     context_tokens: Mapping[str, str] | None = None,
     senders: int = 4,
+    pacing: Pacing | None = DEFAULT_PACING,
+    send_window: SendWindowPolicy | None = DEFAULT_SEND_WINDOW,
+    markdown: bool = True,
+    text_limit: int = 4000,
 ) -> AsyncIterator[ILinkClient]:
     """Open a client for one bot account.
 
@@ -73,6 +81,12 @@ async def open_client(
         app_id: ``iLink-App-Id``.
         context_tokens: Known context tokens per user (restored from a store).
         senders: Number of sender tasks serving this account's sends.
+        pacing: The send governor's token bucket (default: conservative limits under
+            the live throttle); ``None`` switches pacing off.
+        send_window: Per-user send window limits (24 h / 10 sends per inbound message
+            by default); ``None`` switches the check off.
+        markdown: Filter outbound text through :func:`weixin_trio.markdown.filter_markdown`.
+        text_limit: Longest text message; longer texts are split.
 
     Yields:
         The :class:`ILinkClient`.
@@ -112,13 +126,19 @@ async def open_client(
             else DEFAULT_BOT_AGENT,
             route_tag=None if route_tag is None else str(route_tag),
             context_tokens=ContextTokens(context_tokens),
+            markdown=markdown,
+            text_limit=text_limit,
+            send_windows=None if send_window is None else SendWindows(send_window),
         )
-        outbox = Outbox(client._send_now, senders=senders)
+        governor = None if pacing is None else SendGovernor(pacing)
+        outbox = Outbox(client._send_now, senders=senders, governor=governor)
         async with trio.open_nursery() as nursery:
             await nursery.start(outbox.run)
             client._outbox = outbox
+            client._background = nursery
             try:
                 yield client
             finally:
                 client._outbox = None
+                client._background = None
                 nursery.cancel_scope.cancel()

@@ -48,7 +48,10 @@ async def run_demo(users: int = 3, messages: int = 3) -> int:
             print(f"fake iLink server on {base_url}")
             async with (
                 open_client(
-                    token=fake.token, base_url=base_url, account_id=fake.default.bot_id
+                    token=fake.token,
+                    base_url=base_url,
+                    account_id=fake.default.bot_id,
+                    pacing=None,
                 ) as client,
                 open_monitor(client, echo, store=FileStore(state_dir)) as monitor,
             ):

@@ -148,11 +148,11 @@ class Message:
         if not text:
             raise ValueError("refusing to send an empty reply")
         ctx = self._require_ctx()
-        return await ctx.client.send_text(
+        return await ctx.client.send_text_parts(
             self.from_user_id,
             text,
             context_token=self.context_token,
-            client_id=ctx.next_client_id(self.message_id),
+            next_client_id=lambda: ctx.next_client_id(self.message_id),
         )
 
     def _require_ctx(self) -> ReplyContext:

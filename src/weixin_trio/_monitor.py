@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections import deque
 from contextlib import asynccontextmanager, contextmanager
 from typing import TYPE_CHECKING, Any, final
@@ -408,6 +409,13 @@ class Monitor(metaclass=NoPublicConstructor):
             self._cursor = new_cursor
             self._counters.cursor_updated_at = now
         self._client.context_tokens.update(tokens)
+        windows = self._client.send_windows
+        if windows is not None:
+            wall = time.time()
+            for msg in parsed:
+                if msg.from_user_id:
+                    created = (msg.create_time_ms or 0) / 1000 or wall
+                    windows.record_inbound(msg.from_user_id, min(created, wall))
         if entries:
             self._counters.batches += 1
             self._counters.last_message_at = now

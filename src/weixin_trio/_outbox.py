@@ -14,11 +14,13 @@ import attrs
 import trio
 
 from ._api import SendResult
-from ._errors import TransportError
+from ._errors import RateLimitedError, TransportError
 from ._wire import WeixinMessage
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
+
+    from ._pacing import SendGovernor
 
 __all__ = ["Outbox"]
 
@@ -36,12 +38,17 @@ class Outbox:
     """Queue of sends served by ``senders`` tasks running :meth:`run`."""
 
     def __init__(
-        self, send: Callable[[WeixinMessage], Awaitable[SendResult]], *, senders: int = 4
+        self,
+        send: Callable[[WeixinMessage], Awaitable[SendResult]],
+        *,
+        senders: int = 4,
+        governor: SendGovernor | None = None,
     ) -> None:
         if senders < 1:
             raise ValueError("senders must be at least 1")
         self._send = send
         self._senders = senders
+        self.governor = governor
         self._in, self._out = trio.open_memory_channel[_Job](0)
 
     async def submit(self, msg: WeixinMessage) -> SendResult:
@@ -69,7 +76,13 @@ class Outbox:
     async def _sender(self) -> None:
         async for job in self._out:
             try:
+                if self.governor is not None:
+                    await self.governor.acquire()
                 job.result = await self._send(job.msg)
+            except RateLimitedError as exc:
+                if self.governor is not None:
+                    self.governor.throttled()
+                job.error = exc
             except Exception as exc:
                 job.error = exc
             finally:

@@ -28,7 +28,9 @@ async def main(base_url: str, token: str, state_dir: str, log_path: str, seed: i
         os.fsync(log_fd)
         await msg.reply(f"echo {msg.message_id}")
 
-    async with wx.open_client(token=token, base_url=base_url, account_id="crash-bot") as client:
+    async with wx.open_client(
+        token=token, base_url=base_url, account_id="crash-bot", pacing=None, send_window=None
+    ) as client:
         async with wx.open_monitor(
             client, handler, store=wx.FileStore(state_dir), max_concurrency=8
         ):

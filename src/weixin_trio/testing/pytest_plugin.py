@@ -38,12 +38,17 @@ def fake_ilink() -> FakeILinkServer:
 
 @pytest.fixture
 async def ilink_client(fake_ilink: FakeILinkServer) -> AsyncIterator[ILinkClient]:
-    """A client of ``fake_ilink``'s default account, talking to it in-process."""
+    """A client of ``fake_ilink``'s default account, talking to it in-process.
+
+    Pacing is off (the fake does not throttle unless told to); everything else is as
+    in production, including the send window check and the markdown filter.
+    """
     async with open_client(
         token=fake_ilink.token,
         base_url=fake_ilink.base_url,
         cdn_base_url=fake_ilink.cdn_base_url,
         transport=fake_ilink.transport(),
         account_id=fake_ilink.default.bot_id,
+        pacing=None,
     ) as client:
         yield client
