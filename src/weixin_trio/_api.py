@@ -35,13 +35,16 @@ from ._errors import (
 )
 from ._headers import common_headers, join_url, post_headers, quote_component
 from ._redact import redact_body
+from ._runs import Run
 from ._send_window import SendWindow, SendWindows
+from ._typing import typing_indicator
 from ._util import NoPublicConstructor
 from .markdown import filter_markdown
 from .text import split_text
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Iterator, Mapping
+    from contextlib import AbstractAsyncContextManager
 
     from ._context_tokens import ContextTokens
     from ._outbox import Outbox
@@ -474,8 +477,12 @@ class ILinkClient(metaclass=NoPublicConstructor):
         context_token: str | None = None,
         client_id: str | None = None,
         run_id: str | None = None,
+        count_in_window: bool = True,
     ) -> SendResult:
         """Send one message with one item to ``to``, through the send window check.
+
+        ``count_in_window=False`` sends without checking or using the user's window
+        quota (for progress items, which the chat does not show).
 
         Raises:
             NoContextTokenError: No context token known for ``to``.
@@ -485,12 +492,13 @@ class ILinkClient(metaclass=NoPublicConstructor):
             As :meth:`send_message`.
         """
         token = self.resolve_context_token(to, context_token)
-        self.check_send_window(to)
+        if count_in_window:
+            self.check_send_window(to)
         msg = self.build_message(
             to, (item,), context_token=token, client_id=client_id, run_id=run_id
         )
         result = await self.send_message(msg)
-        if self.send_windows is not None:
+        if self.send_windows is not None and count_in_window:
             self.send_windows.record_send(to)
         return result
 
@@ -507,6 +515,25 @@ class ILinkClient(metaclass=NoPublicConstructor):
         if self.send_windows is None:
             return SendWindow(to, is_open=True, known=False)
         return self.send_windows.check(to, time.time())
+
+    def run(self, to: str, *, context_token: str | None = None, run_id: str | None = None) -> Run:
+        """Start an agent run to ``to``: progress items and answers under one ``run_id``.
+
+        Raises:
+            NoContextTokenError: No context token known for ``to``.
+        """
+        token = self.resolve_context_token(to, context_token)
+        return Run(self, to, context_token=token, run_id=run_id)
+
+    def typing(
+        self, to: str, *, context_token: str | None = None
+    ) -> AbstractAsyncContextManager[None]:
+        """``async with client.typing(user):`` shows "typing…" while the block runs.
+
+        See :func:`weixin_trio._typing.typing_indicator`: keep-alive every 5 s, a
+        guaranteed cancel on exit, and no failure if the ticket cannot be had.
+        """
+        return typing_indicator(self, to, context_token=context_token)
 
     async def send_text(
         self,

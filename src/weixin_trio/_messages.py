@@ -18,9 +18,11 @@ from ._inbound import (
     extract_quote,
     extract_voice_text,
 )
+from ._runs import Run
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
+    from contextlib import AbstractAsyncContextManager
 
 __all__ = ["Message", "ReplyContext"]
 
@@ -152,6 +154,30 @@ class Message:
             self.from_user_id,
             text,
             context_token=self.context_token,
+            next_client_id=lambda: ctx.next_client_id(self.message_id),
+        )
+
+    def typing(self) -> AbstractAsyncContextManager[None]:
+        """``async with msg.typing():`` shows "typing…" to the sender while the block runs.
+
+        The ticket comes from a per-user ``getconfig`` cache; "typing" is re-sent every
+        5 s and cancelled on exit, even when the block fails or is cancelled. Problems
+        getting the ticket never fail the handler.
+        """
+        ctx = self._require_ctx()
+        return ctx.client.typing(self.from_user_id, context_token=self.context_token)
+
+    def run(self, *, run_id: str | None = None) -> Run:
+        """An agent run answering this message (progress items + answer, one ``run_id``).
+
+        Its sends use this message's deterministic reply ``client_id``s.
+        """
+        ctx = self._require_ctx()
+        return Run(
+            ctx.client,
+            self.from_user_id,
+            context_token=self.context_token,
+            run_id=run_id,
             next_client_id=lambda: ctx.next_client_id(self.message_id),
         )
 

@@ -180,6 +180,9 @@ class _Splitter:
     def outside_cut(self, start: int, e: int) -> tuple[int, int] | None:
         """Best ``(cut, resume)`` outside code blocks, or None."""
         t = self.text
+        f = self.block(start)
+        if f is not None and f.close_end > e:
+            return None  # the whole window lies inside one code block
         line: tuple[int, int] | None = None
         q = t.rfind("\n", start, e + 1)
         while q >= 0:
