@@ -48,6 +48,7 @@ if TYPE_CHECKING:
 
     from ._context_tokens import ContextTokens
     from ._outbox import Outbox
+    from ._pending_outbox import PendingOutbox
 
 __all__ = ["DEFAULT_BASE_URL", "DEFAULT_CDN_BASE_URL", "ILinkClient", "SendResult"]
 
@@ -88,6 +89,11 @@ def reply_client_id(account: str, message_id: int, index: int) -> str:
     return f"{CLIENT_ID_PREFIX}:r-{digest[:24]}"
 
 
+def outbox_client_id(entry_id: str) -> str:
+    """The ``client_id`` of a queued text (stable, so a repeated flush is shown once)."""
+    return f"{CLIENT_ID_PREFIX}:o-{entry_id}"
+
+
 @attrs.frozen
 class SendResult:
     """What a send achieved.
@@ -98,11 +104,13 @@ class SendResult:
             server answered ``{"ret": 0}`` or an empty body (accepted, but unconfirmed).
         parts: When a long text was split into several messages, the result of each,
             in order (the last one is this result's own ``client_id``/``message_id``).
+        queued: The text went to the pending outbox instead (send window closed).
     """
 
     client_id: str
     message_id: int | None = None
     parts: tuple[SendResult, ...] = ()
+    queued: bool = False
 
     @property
     def confirmed(self) -> bool:
@@ -155,6 +163,7 @@ class ILinkClient(metaclass=NoPublicConstructor):
         self.markdown = markdown
         self.text_limit = text_limit
         self.send_windows = send_windows
+        self.pending_outbox: PendingOutbox | None = None
         self._outbox: Outbox | None = None
         self._background: trio.Nursery | None = None
 
@@ -543,6 +552,7 @@ class ILinkClient(metaclass=NoPublicConstructor):
         context_token: str | None = None,
         client_id: str | None = None,
         run_id: str | None = None,
+        queue_if_closed: bool = False,
     ) -> SendResult:
         """Send a text to ``to`` with the user's context token.
 
@@ -557,16 +567,27 @@ class ILinkClient(metaclass=NoPublicConstructor):
             client_id: A ``client_id`` to use (default: a fresh random one); later
                 parts of a split text get ``<client_id>-<n>``.
             run_id: Tags the message as part of an agent run.
+            queue_if_closed: When the user's send window is closed, queue the text in
+                the durable pending outbox (needs a running monitor, whose store keeps
+                it) and send it when the user writes again; the result then has
+                ``queued=True``.
 
         Raises:
             NoContextTokenError: No context token known for ``to``.
-            SendWindowClosedError: The user's send window is closed.
+            SendWindowClosedError: The user's send window is closed (and the text was
+                not queued).
             ValueError: Nothing to send.
             RateLimitedError: Throttled (``ret -2``); not delivered.
 
         Cancellation:
             As :meth:`send_message`; parts already sent stay sent.
         """
+        if queue_if_closed and not self.send_window(to).is_open:
+            self.prepare_text(text)  # refuse empty texts now, not at flush time
+            if self.pending_outbox is None:
+                raise SendWindowClosedError(to, "closed, and no monitor keeps a pending outbox")
+            entry = await self.pending_outbox.put(to, text)
+            return SendResult(client_id=outbox_client_id(entry.entry_id), queued=True)
         ids = _derived_ids(client_id)
         return await self.send_text_parts(
             to, text, context_token=context_token, next_client_id=lambda: next(ids), run_id=run_id

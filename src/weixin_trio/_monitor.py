@@ -28,6 +28,7 @@ import attrs
 import trio
 
 from . import _wire as w
+from ._api import outbox_client_id
 from ._backoff import Backoff
 from ._errors import MonitorCrashed, StaleTokenError, WeixinError
 from ._lanes import Dispatcher, Lane
@@ -42,6 +43,7 @@ from ._monitor_types import (
     should_process,
     synthetic_message_id,
 )
+from ._pending_outbox import PendingOutbox
 from ._util import NoPublicConstructor
 from .store import DeadLetter, JournalEntry, MemoryStore, Store
 from .store._journal import DEFAULT_SEEN_WINDOW
@@ -166,6 +168,7 @@ class Monitor(metaclass=NoPublicConstructor):
         self._dead: list[DeadLetter] = []
         self._dirty = trio.Event()
         self._redelivery: list[JournalEntry] = []
+        self._outbox = PendingOutbox(self._store, self._account)
 
     # --- public API ---------------------------------------------------------------------
 
@@ -251,6 +254,12 @@ class Monitor(metaclass=NoPublicConstructor):
         for mid in state.seen_ids:
             self._remember(mid)
         self._client.context_tokens.update(state.context_tokens)
+        windows = self._client.send_windows
+        if windows is not None:
+            for user, at in state.last_inbound.items():
+                windows.record_inbound(user, at)
+        self._outbox = PendingOutbox(self._store, self._account, state.outbox)
+        self._client.pending_outbox = self._outbox
         self._redelivery = list(state.pending)
 
     async def _start(self, nursery: trio.Nursery) -> None:
@@ -280,6 +289,8 @@ class Monitor(metaclass=NoPublicConstructor):
             scope.deadline = min(scope.deadline, self._drain_deadline)
 
     async def _shutdown(self) -> None:
+        if self._client.pending_outbox is self._outbox:
+            self._client.pending_outbox = None
         with trio.CancelScope(shield=True):
             with trio.move_on_after(SHUTDOWN_STEP_TIMEOUT):
                 try:
@@ -376,6 +387,8 @@ class Monitor(metaclass=NoPublicConstructor):
         entries: list[JournalEntry] = []
         parsed: list[w.WeixinMessage] = []
         tokens: dict[str, str] = {}
+        inbound: dict[str, float] = {}
+        wall = time.time()
         batch_ids: set[int] = set()
         for raw, msg in zip(response.raw_msgs, response.msgs, strict=True):
             if not self._should_process(msg):
@@ -390,6 +403,11 @@ class Monitor(metaclass=NoPublicConstructor):
             parsed.append(msg)
             if msg.from_user_id and msg.context_token:
                 tokens[msg.from_user_id] = msg.context_token
+            if msg.from_user_id:
+                created = (msg.create_time_ms or 0) / 1000 or wall
+                inbound[msg.from_user_id] = max(
+                    inbound.get(msg.from_user_id, 0), min(created, wall)
+                )
         for raw, reason in response.malformed:
             self._counters.malformed += 1
             log.warning("%s: skipped a malformed message: %s", self._account, reason)
@@ -398,7 +416,11 @@ class Monitor(metaclass=NoPublicConstructor):
             return
         try:
             await self._store.accept(
-                self._account, cursor=new_cursor, entries=entries, context_tokens=tokens
+                self._account,
+                cursor=new_cursor,
+                entries=entries,
+                context_tokens=tokens,
+                last_inbound=inbound,
             )
         except Exception as exc:
             raise MonitorCrashed(
@@ -411,11 +433,8 @@ class Monitor(metaclass=NoPublicConstructor):
         self._client.context_tokens.update(tokens)
         windows = self._client.send_windows
         if windows is not None:
-            wall = time.time()
-            for msg in parsed:
-                if msg.from_user_id:
-                    created = (msg.create_time_ms or 0) / 1000 or wall
-                    windows.record_inbound(msg.from_user_id, min(created, wall))
+            for user, at in inbound.items():
+                windows.record_inbound(user, at)
         if entries:
             self._counters.batches += 1
             self._counters.last_message_at = now
@@ -466,7 +485,24 @@ class Monitor(metaclass=NoPublicConstructor):
         finally:
             self._in_flight -= 1
 
+    async def _flush_outbox(self, user_id: str) -> None:
+        """Send texts queued for ``user_id`` while its window was closed, oldest first."""
+        for entry in self._outbox.queued(user_id):
+            try:
+                await self._client.send_text(
+                    user_id, entry.text, client_id=outbox_client_id(entry.entry_id)
+                )
+            except WeixinError as exc:
+                log.warning("%s: queued text for %s stays queued: %s", self._account, user_id, exc)
+                return
+            except ValueError:
+                log.warning("%s: dropping an empty queued text for %s", self._account, user_id)
+            await self._outbox.sent(entry)
+
     async def _handle_with_retries(self, work: _Work) -> None:
+        if self._outbox.queued(work.message.from_user_id):
+            with self._protected_scope():
+                await self._flush_outbox(work.message.from_user_id)
         attempts = work.entry.attempts
         while True:
             outcome = await self._attempt(work)

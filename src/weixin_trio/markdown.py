@@ -76,6 +76,7 @@ _TRIM: Final = "?!.,:*_~"
 _URL_PLAIN: Final = re.compile(r"[^\s<>`\\\"\[\]()?!.,:*_~\u3000-\u303f\uff00-\uffef]+")
 _URL_STOP: Final = re.compile(r"[\s<>`\\\"\[\]\u3000-\u303f\uff00-\uffef]")
 _BACKTICKS: Final = re.compile("`+")
+_MAX_HOLD: Final = 4096  # held text beyond which a code span search waits for a newline
 _BODY_SPECIAL: Final = re.compile(r"[\n!*_`\\:]")
 
 # Parser states.
@@ -136,6 +137,8 @@ class StreamingMarkdownFilter:
         self._url = False
         self._url_depth = 0
         self._trimmed_end = 0  # markers before this offset were trimmed off a URL
+        self._bt_open = -1  # backtick opener whose closer is being searched
+        self._bt_scan = 0  # how far that search got
         self._spans: dict[int, int] = {}
         self._spans_lo = 0
         self._spans_hi = 0
@@ -227,12 +230,22 @@ class StreamingMarkdownFilter:
         p = self._base + j
         if not self._spans_lo <= p < self._spans_hi:
             nl = buf.find("\n", k)
-            if nl < 0:
-                if not self._eof:
-                    self._wait(newline=True)
-                    return -1
-                nl = len(buf)
-            self._compute_spans(j, nl)
+            stop = len(buf) if nl < 0 else nl
+            scan = max(k, self._bt_scan - self._base) if self._bt_open == p else k
+            for run in _BACKTICKS.finditer(buf, scan, stop):
+                if run.end() == len(buf):
+                    stop = run.start()  # may still grow
+                    break
+                if run.end() - run.start() == k - j:
+                    return run.end()  # the closer is already here
+                scan = run.end()
+            if nl < 0 and not self._eof:
+                # Resume the search on the next feed; park until a newline once the
+                # held text is long, so that re-joining the buffer stays linear.
+                self._bt_open, self._bt_scan = p, self._base + max(scan, stop)
+                self._wait(newline=len(buf) - j > _MAX_HOLD)
+                return -1
+            self._compute_spans(j, len(buf) if nl < 0 else nl)
         end = self._spans.get(p)
         return k if end is None else end - self._base
 

@@ -4,6 +4,7 @@ from ._base import (
     AccountState as AccountState,
     DeadLetter as DeadLetter,
     JournalEntry as JournalEntry,
+    OutboxEntry as OutboxEntry,
     Store as Store,
     StoreError as StoreError,
 )
@@ -16,6 +17,7 @@ __all__ = [
     "FileStore",
     "JournalEntry",
     "MemoryStore",
+    "OutboxEntry",
     "Store",
     "StoreError",
     "account_key",

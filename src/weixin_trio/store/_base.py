@@ -9,7 +9,7 @@ import attrs
 
 from .._errors import WeixinError
 
-__all__ = ["AccountState", "DeadLetter", "JournalEntry", "Store", "StoreError"]
+__all__ = ["AccountState", "DeadLetter", "JournalEntry", "OutboxEntry", "Store", "StoreError"]
 
 
 class StoreError(WeixinError):
@@ -43,6 +43,24 @@ class DeadLetter:
 
 
 @attrs.frozen
+class OutboxEntry:
+    """A text queued for a user whose send window was closed.
+
+    Attributes:
+        entry_id: Unique id; the send uses a ``client_id`` derived from it, so a flush
+            interrupted by a crash is not shown twice.
+        user_id: The recipient.
+        text: The text to send when the user writes again.
+        queued_at: Wall-clock time it was queued.
+    """
+
+    entry_id: str
+    user_id: str
+    text: str = attrs.field(repr=False)
+    queued_at: float
+
+
+@attrs.frozen
 class AccountState:
     """Everything a monitor needs to resume an account.
 
@@ -52,6 +70,8 @@ class AccountState:
         seen_ids: Recently accepted message ids, oldest first (the dedupe window).
         context_tokens: Latest context token per user.
         dead_letters: Messages that exhausted their attempts.
+        last_inbound: Wall-clock time of each user's latest message (send windows).
+        outbox: Texts queued for closed send windows, oldest first.
     """
 
     cursor: str = attrs.field(default="", repr=False)
@@ -59,6 +79,8 @@ class AccountState:
     seen_ids: tuple[int, ...] = attrs.field(default=(), repr=False)
     context_tokens: Mapping[str, str] = attrs.field(factory=dict, repr=False, hash=False)
     dead_letters: tuple[DeadLetter, ...] = ()
+    last_inbound: Mapping[str, float] = attrs.field(factory=dict, repr=False, hash=False)
+    outbox: tuple[OutboxEntry, ...] = ()
 
 
 @runtime_checkable
@@ -86,8 +108,9 @@ class Store(Protocol):
         cursor: str,
         entries: Sequence[JournalEntry],
         context_tokens: Mapping[str, str],
+        last_inbound: Mapping[str, float] | None = None,
     ) -> None:
-        """Journal accepted messages, the new cursor and new context tokens atomically."""
+        """Journal accepted messages, the new cursor and per-user data atomically."""
         ...
 
     async def mark_done(self, account: str, message_ids: Sequence[int]) -> None:
@@ -100,6 +123,14 @@ class Store(Protocol):
 
     async def dead_letter(self, account: str, letter: DeadLetter) -> None:
         """Keep a message that exhausted its attempts and finish it."""
+        ...
+
+    async def outbox_put(self, account: str, entry: OutboxEntry) -> None:
+        """Durably queue a text for a closed send window."""
+        ...
+
+    async def outbox_remove(self, account: str, entry_id: str) -> None:
+        """Forget a queued text once it was sent."""
         ...
 
     async def flush(self, account: str) -> None:

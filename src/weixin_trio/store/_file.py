@@ -28,7 +28,7 @@ from typing import IO, TYPE_CHECKING, Any, TypeVar, final
 
 import trio
 
-from ._base import AccountState, DeadLetter, JournalEntry, StoreError
+from ._base import AccountState, DeadLetter, JournalEntry, OutboxEntry, StoreError
 from ._journal import (
     DEFAULT_SEEN_WINDOW,
     JournalState,
@@ -36,6 +36,8 @@ from ._journal import (
     dead_record,
     done_record,
     failure_record,
+    outbox_put_record,
+    outbox_remove_record,
 )
 
 if TYPE_CHECKING:
@@ -278,9 +280,10 @@ class FileStore:
         cursor: str,
         entries: Sequence[JournalEntry],
         context_tokens: Mapping[str, str],
+        last_inbound: Mapping[str, float] | None = None,
     ) -> None:
         """Append and sync one accepted batch."""
-        record = accept_record(cursor, entries, context_tokens)
+        record = accept_record(cursor, entries, context_tokens, last_inbound)
         await self._run(account, lambda f: f.append(record, sync=True))
 
     async def mark_done(self, account: str, message_ids: Sequence[int]) -> None:
@@ -296,6 +299,16 @@ class FileStore:
     async def dead_letter(self, account: str, letter: DeadLetter) -> None:
         """Append a dead letter (synced) and finish its message."""
         await self._run(account, lambda f: f.dead_letter(letter))
+
+    async def outbox_put(self, account: str, entry: OutboxEntry) -> None:
+        """Append and sync a queued text."""
+        record = outbox_put_record(entry)
+        await self._run(account, lambda f: f.append(record, sync=True))
+
+    async def outbox_remove(self, account: str, entry_id: str) -> None:
+        """Append the removal of a sent queued text (not synced)."""
+        record = outbox_remove_record(entry_id)
+        await self._run(account, lambda f: f.append(record, sync=False))
 
     async def flush(self, account: str) -> None:
         """Sync everything written for ``account``."""

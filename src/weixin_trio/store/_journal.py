@@ -7,6 +7,8 @@ them as JSON lines and replays them on load. Records::
     {"t": "d", "ids": [..]}                                                      done
     {"t": "f", "id": .., "n": attempts}                                         failure
     {"t": "x", "id": ..}                                                        dead-lettered
+    {"t": "o", "id": .., "u": user, "s": text, "at": time}                      outbox put
+    {"t": "s", "id": ..}                                                        outbox sent
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from ._base import AccountState, DeadLetter, JournalEntry
+from ._base import AccountState, DeadLetter, JournalEntry, OutboxEntry
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -28,6 +30,8 @@ __all__ = [
     "dead_record",
     "done_record",
     "failure_record",
+    "outbox_put_record",
+    "outbox_remove_record",
 ]
 
 #: How many recently accepted message ids are remembered for dedupe.
@@ -35,15 +39,37 @@ DEFAULT_SEEN_WINDOW = 10_000
 
 
 def accept_record(
-    cursor: str, entries: Sequence[JournalEntry], context_tokens: Mapping[str, str]
+    cursor: str,
+    entries: Sequence[JournalEntry],
+    context_tokens: Mapping[str, str],
+    last_inbound: Mapping[str, float] | None = None,
 ) -> dict[str, Any]:
     """The record of one accepted batch."""
-    return {
+    record: dict[str, Any] = {
         "t": "a",
         "c": cursor,
         "m": [{"id": e.message_id, "raw": e.raw, "n": e.attempts} for e in entries],
         "x": dict(context_tokens),
     }
+    if last_inbound:
+        record["w"] = dict(last_inbound)
+    return record
+
+
+def outbox_put_record(entry: OutboxEntry) -> dict[str, Any]:
+    """The record of a queued text."""
+    return {
+        "t": "o",
+        "id": entry.entry_id,
+        "u": entry.user_id,
+        "s": entry.text,
+        "at": entry.queued_at,
+    }
+
+
+def outbox_remove_record(entry_id: str) -> dict[str, Any]:
+    """The record of a queued text that was sent."""
+    return {"t": "s", "id": entry_id}
 
 
 def done_record(message_ids: Sequence[int]) -> dict[str, Any]:
@@ -71,6 +97,8 @@ class JournalState:
     seen: deque[int] = attrs.field(init=False)
     context_tokens: dict[str, str] = attrs.field(factory=dict)
     dead_letters: list[DeadLetter] = attrs.field(factory=list)
+    last_inbound: dict[str, float] = attrs.field(factory=dict)
+    outbox: dict[str, OutboxEntry] = attrs.field(factory=dict)
     records: int = 0
 
     def __attrs_post_init__(self) -> None:
@@ -91,6 +119,15 @@ class JournalState:
                 self.pending[mid] = JournalEntry(mid, m["raw"], int(m.get("n", 0)))
                 self.seen.append(mid)
             self.context_tokens.update(record.get("x") or {})
+            for user, at in (record.get("w") or {}).items():
+                self.last_inbound[user] = max(float(at), self.last_inbound.get(user, 0.0))
+        elif kind == "o":
+            queued = OutboxEntry(
+                str(record["id"]), str(record["u"]), str(record["s"]), float(record["at"])
+            )
+            self.outbox[queued.entry_id] = queued
+        elif kind == "s":
+            self.outbox.pop(str(record["id"]), None)
         elif kind == "d":
             for mid in record["ids"]:
                 self.pending.pop(int(mid), None)
@@ -112,6 +149,8 @@ class JournalState:
             seen_ids=tuple(self.seen),
             context_tokens=dict(self.context_tokens),
             dead_letters=tuple(self.dead_letters),
+            last_inbound=dict(self.last_inbound),
+            outbox=tuple(self.outbox.values()),
         )
 
     def snapshot(self) -> dict[str, Any]:
@@ -125,6 +164,8 @@ class JournalState:
             ],
             "seen": list(self.seen),
             "context_tokens": dict(self.context_tokens),
+            "last_inbound": dict(self.last_inbound),
+            "outbox": [outbox_put_record(e) for e in self.outbox.values()],
         }
 
     @classmethod
@@ -142,4 +183,8 @@ class JournalState:
             state.pending[mid] = JournalEntry(mid, m["raw"], int(m.get("n", 0)))
         state.seen.extend(int(i) for i in data["seen"])
         state.context_tokens.update(data["context_tokens"])
+        state.last_inbound.update(data.get("last_inbound") or {})
+        for record in data.get("outbox") or []:
+            state.apply(record)
+        state.records = 0
         return state

@@ -13,12 +13,14 @@ from ._journal import (
     dead_record,
     done_record,
     failure_record,
+    outbox_put_record,
+    outbox_remove_record,
 )
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
-    from ._base import AccountState, DeadLetter, JournalEntry
+    from ._base import AccountState, DeadLetter, JournalEntry, OutboxEntry
 
 __all__ = ["MemoryStore"]
 
@@ -65,10 +67,11 @@ class MemoryStore:
         cursor: str,
         entries: Sequence[JournalEntry],
         context_tokens: Mapping[str, str],
+        last_inbound: Mapping[str, float] | None = None,
     ) -> None:
         """Journal a batch (atomic: no checkpoint after the first change)."""
         await self._write()
-        self._state(account).apply(accept_record(cursor, entries, context_tokens))
+        self._state(account).apply(accept_record(cursor, entries, context_tokens, last_inbound))
 
     async def mark_done(self, account: str, message_ids: Sequence[int]) -> None:
         """Finish messages."""
@@ -86,6 +89,16 @@ class MemoryStore:
         state = self._state(account)
         state.dead_letters.append(letter)
         state.apply(dead_record(letter.message_id))
+
+    async def outbox_put(self, account: str, entry: OutboxEntry) -> None:
+        """Queue a text for a closed send window."""
+        await self._write()
+        self._state(account).apply(outbox_put_record(entry))
+
+    async def outbox_remove(self, account: str, entry_id: str) -> None:
+        """Forget a sent queued text."""
+        await self._write()
+        self._state(account).apply(outbox_remove_record(entry_id))
 
     async def flush(self, account: str) -> None:
         """Nothing to do in memory."""
