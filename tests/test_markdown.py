@@ -346,9 +346,10 @@ def test_output_is_a_subsequence_of_the_input(text: str) -> None:
     assert is_subsequence(filter_markdown(text), text)
 
 
-@given(text=st.text(max_size=80).filter(lambda t: "!" not in t) | markdownish.map(
-    lambda t: t.replace("!", "")
-))
+@given(
+    text=st.text(max_size=80).filter(lambda t: "!" not in t)
+    | markdownish.map(lambda t: t.replace("!", ""))
+)
 def test_only_markers_are_removed_without_images(text: str) -> None:
     """Without images, only ``*``, ``_``, ``#`` and one space per H5/H6 heading go."""
     removed = Counter(text) - Counter(filter_markdown(text))

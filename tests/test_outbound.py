@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import time
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import trio
@@ -17,10 +17,15 @@ from weixin_trio.testing import FakeILinkServer, Fault
 
 from ._helpers import until
 
+if TYPE_CHECKING:
+    from pathlib import Path
+
 USER = "alice@im.wechat"
 
 
-async def first_message(fake: FakeILinkServer, client: wx.ILinkClient, text: str = "hi") -> wx.Message:
+async def first_message(
+    fake: FakeILinkServer, client: wx.ILinkClient, text: str = "hi"
+) -> wx.Message:
     """Inject one message and return it as the monitor would hand it to a handler."""
     box: list[wx.Message] = []
     done = trio.Event()
@@ -41,7 +46,8 @@ async def test_reply_carries_context_token_and_deterministic_ids(
     msg = await first_message(fake_ilink, ilink_client)
     first = await msg.reply("one")
     second = await msg.reply("two")
-    assert first.confirmed and second.confirmed
+    assert first.confirmed
+    assert second.confirmed
     sends = fake_ilink.sent_to(USER)
     assert [s.text for s in sends] == ["one", "two"]
     assert all(s.context_token == msg.context_token for s in sends)
@@ -86,7 +92,10 @@ async def test_markdown_is_filtered_unless_disabled(
 
 @pytest.mark.parametrize("text", ["", "   \n", "![only an image](http://x/y.png)"])
 async def test_empty_replies_are_refused(
-    fake_ilink: FakeILinkServer, ilink_client: wx.ILinkClient, autojump_clock: trio.abc.Clock, text: str
+    fake_ilink: FakeILinkServer,
+    ilink_client: wx.ILinkClient,
+    autojump_clock: trio.abc.Clock,
+    text: str,
 ) -> None:
     with pytest.raises(ValueError, match="empty"):
         await ilink_client.send_text(USER, text, context_token="ctx")
@@ -130,7 +139,8 @@ async def test_send_window_closes_after_the_quota(
 ) -> None:
     msg = await first_message(fake_ilink, ilink_client)
     window = ilink_client.send_window(USER)
-    assert window.known and window.remaining == 10
+    assert window.known
+    assert window.remaining == 10
     for i in range(10):
         await msg.reply(f"r{i}")
     assert ilink_client.send_window(USER).reason == "quota"
