@@ -148,8 +148,10 @@ class ILinkClient(metaclass=NoPublicConstructor):
         markdown: bool = True,
         text_limit: int = 4000,
         send_windows: SendWindows | None = None,
+        cdn_hosts: frozenset[str] = frozenset(),
     ) -> None:
         self._token = token
+        self.cdn_hosts = cdn_hosts
         self.base_url = base_url
         self.cdn_base_url = cdn_base_url
         self.account_id = account_id
@@ -188,6 +190,11 @@ class ILinkClient(metaclass=NoPublicConstructor):
 
         self._background.start_soon(runner)
         return scope
+
+    @property
+    def cdn_http(self) -> httpx.AsyncClient:
+        """The HTTP client used for CDN transfers (no iLink headers are sent there)."""
+        return self._http
 
     @property
     def base_info(self) -> w.BaseInfo:

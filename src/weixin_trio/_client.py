@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 import httpx
 import trio
@@ -16,10 +17,11 @@ from ._outbox import Outbox
 from ._pacing import Pacing, SendGovernor
 from ._send_window import SendWindowPolicy, SendWindows
 from ._version import __version__
+from .cdn import DEFAULT_CDN_HOSTS
 
 if TYPE_CHECKING:
     import ssl
-    from collections.abc import AsyncIterator, Mapping
+    from collections.abc import AsyncIterator, Collection, Mapping
 
 __all__ = ["DEFAULT_BOT_AGENT", "open_client"]
 
@@ -58,6 +60,7 @@ async def open_client(
     send_window: SendWindowPolicy | None = DEFAULT_SEND_WINDOW,
     markdown: bool = True,
     text_limit: int = 4000,
+    cdn_hosts: Collection[str] | None = None,
 ) -> AsyncIterator[ILinkClient]:
     """Open a client for one bot account.
 
@@ -87,6 +90,9 @@ async def open_client(
             by default); ``None`` switches the check off.
         markdown: Filter outbound text through :func:`weixin_trio.markdown.filter_markdown`.
         text_limit: Longest text message; longer texts are split.
+        cdn_hosts: Hosts media may be fetched from or uploaded to. Default: the host
+            of ``cdn_base_url`` and the WeChat CDN; server-supplied full URLs pointing
+            anywhere else are refused.
 
     Yields:
         The :class:`ILinkClient`.
@@ -129,6 +135,9 @@ async def open_client(
             markdown=markdown,
             text_limit=text_limit,
             send_windows=None if send_window is None else SendWindows(send_window),
+            cdn_hosts=frozenset(cdn_hosts)
+            if cdn_hosts is not None
+            else DEFAULT_CDN_HOSTS | {urlsplit(cdn_base_url).hostname or ""} - {""},
         )
         governor = None if pacing is None else SendGovernor(pacing)
         outbox = Outbox(client._send_now, senders=senders, governor=governor)

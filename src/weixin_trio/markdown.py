@@ -53,13 +53,19 @@ Deliberate differences from the reference
 8. **Reuse.** :meth:`~StreamingMarkdownFilter.flush` resets the filter to its initial
    state.
 
-Consequences on recorded vectors: items 1-2 change ``md-code-inline``,
-``md-code-inline-double``, ``md-italic-snake-cjk``, ``md-italic-us-path-cjk`` and the
-code span in the mixed LLM replies; item 1 also means the image after ``code_span`` in
-``mds-long-mixed-4500-*`` is removed (the reference kept it only because the ``_`` inside
-the code opened an italic that swallowed the rest of the line); item 4 changes
-``mds-escape-star-cjk-*``; item 6 changes ``md-code-fence-close-indented``; item 7
-changes ``mds-italic-adjacent-*``.
+Recorded reference vectors (``tests/data``) that these differences change: item 1:
+``md-code-inline``, ``md-code-inline-double``, ``mds-code-inline-double-*``,
+``mds-llm-reply-mixed-*`` and ``mds-long-mixed-4500-*`` (there the image after
+`` `code_span` `` is now removed: the reference kept it only because the ``_`` inside
+the code opened an italic that swallowed the rest of the line); item 2:
+``md-italic-snake-cjk``, ``mds-italic-snake-cjk-*``, ``md-italic-us-path-cjk``; item 3:
+``mds-link-url-cjk-us-*``; item 4: ``mds-escape-star-cjk-*``; item 5:
+``mds-img-nested-parens-*``; item 6: ``md-code-fence-close-indented`` and
+``mds-code-fence-close-indented-*``; item 7: ``mds-italic-adjacent-*``.
+
+Reference quirks deliberately kept (harmless, and matching keeps replies identical to
+the official plugin): ``*中文 *`` closes although the closer follows a space; markers
+inside HTML comments are rewritten; an image may span single line breaks.
 """
 
 from __future__ import annotations

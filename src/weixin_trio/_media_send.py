@@ -1,0 +1,120 @@
+"""Sending media: upload through the CDN, then one message with the media item.
+
+Items are built exactly as the references build them (PROTOCOL §5.4): ``aes_key`` as
+base64 of the 32-character hex key, ``mid_size``/``video_size`` the ciphertext size,
+``file_item.len`` the plaintext size as a decimal string. A caption goes out first as
+its own text message; if it fails, the media is not sent.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+from . import _wire as w
+from ._cdn_transfer import UploadedMedia, upload_media
+from .media import MediaKind, media_kind_for_mime, mime_from_filename
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from ._api import ILinkClient, SendResult
+    from ._cdn_transfer import MediaSource, Progress
+
+__all__ = ["media_item", "send_media"]
+
+_UPLOAD_TYPES = {
+    MediaKind.IMAGE: w.UploadMediaType.IMAGE,
+    MediaKind.VIDEO: w.UploadMediaType.VIDEO,
+    MediaKind.FILE: w.UploadMediaType.FILE,
+    MediaKind.VOICE: w.UploadMediaType.VOICE,
+}
+
+
+def media_item(
+    kind: MediaKind, uploaded: UploadedMedia, *, voice: w.VoiceItem | None = None
+) -> w.MessageItem:
+    """The message item for an uploaded object."""
+    if kind is MediaKind.IMAGE:
+        return w.MessageItem(
+            type=w.ItemType.IMAGE,
+            image_item=w.ImageItem(media=uploaded.media, mid_size=uploaded.filesize),
+        )
+    if kind is MediaKind.VIDEO:
+        return w.MessageItem(
+            type=w.ItemType.VIDEO,
+            video_item=w.VideoItem(media=uploaded.media, video_size=uploaded.filesize),
+        )
+    if kind is MediaKind.VOICE:
+        base = voice or w.VoiceItem()
+        return w.MessageItem(
+            type=w.ItemType.VOICE,
+            voice_item=w.VoiceItem(
+                media=uploaded.media,
+                encode_type=base.encode_type,
+                bits_per_sample=base.bits_per_sample,
+                sample_rate=base.sample_rate,
+                playtime=base.playtime,
+            ),
+        )
+    return w.MessageItem(
+        type=w.ItemType.FILE,
+        file_item=w.FileItem(
+            media=uploaded.media,
+            file_name=uploaded.file_name or "file.bin",
+            len=str(uploaded.rawsize),
+        ),
+    )
+
+
+def kind_for(source: MediaSource, file_name: str | None) -> MediaKind:
+    """Route by MIME type of the file name (PROTOCOL §6.8): video, image, else file."""
+    name = file_name
+    if name is None and isinstance(source, str | os.PathLike):
+        name = os.fspath(source)
+    return media_kind_for_mime(mime_from_filename(name or ""))
+
+
+async def send_media(
+    client: ILinkClient,
+    to: str,
+    source: MediaSource,
+    *,
+    kind: MediaKind,
+    caption: str | None = None,
+    file_name: str | None = None,
+    context_token: str | None = None,
+    progress: Progress | None = None,
+    next_client_id: Callable[[], str | None] = lambda: None,
+    voice: w.VoiceItem | None = None,
+) -> SendResult:
+    """Upload ``source`` and send it to ``to`` (after an optional caption).
+
+    Raises:
+        NoContextTokenError: No context token known for ``to``.
+        SendWindowClosedError: The user's send window is closed (checked before the
+            upload, so nothing is uploaded in vain).
+        CdnError: The upload failed.
+
+    Cancellation:
+        Before the media message is sent, nothing is shown; the caption may be.
+    """
+    token = client.resolve_context_token(to, context_token)
+    client.check_send_window(to)
+    if kind is MediaKind.FILE and file_name is None and isinstance(source, str | os.PathLike):
+        file_name = os.path.basename(os.fspath(source))
+    uploaded = await upload_media(
+        client,
+        to,
+        source,
+        media_type=_UPLOAD_TYPES[kind],
+        file_name=file_name,
+        progress=progress,
+    )
+    if caption:
+        await client.send_text_parts(
+            to, caption, context_token=token, next_client_id=next_client_id
+        )
+    return await client.send_item(
+        to, media_item(kind, uploaded, voice=voice), context_token=token, client_id=next_client_id()
+    )
