@@ -21,6 +21,7 @@ import httpx
 import trio
 
 from . import _wire as w
+from ._cdn_transfer import DEFAULT_MAX_DOWNLOAD, download_media
 from ._config_cache import ConfigCache
 from ._errors import (
     RATE_LIMITED,
@@ -34,19 +35,25 @@ from ._errors import (
     TransportError,
 )
 from ._headers import common_headers, join_url, post_headers, quote_component
+from ._media_send import kind_for, send_media
 from ._redact import redact_body
 from ._runs import Run
 from ._send_window import SendWindow, SendWindows
 from ._typing import typing_indicator
 from ._util import NoPublicConstructor
 from .markdown import filter_markdown
+from .media import MediaKind, download_name
 from .text import split_text
 
 if TYPE_CHECKING:
+    import os
     from collections.abc import Awaitable, Callable, Iterator, Mapping
     from contextlib import AbstractAsyncContextManager
+    from pathlib import Path
 
+    from ._cdn_transfer import MediaSource, Progress
     from ._context_tokens import ContextTokens
+    from ._inbound import MediaRef
     from ._outbox import Outbox
     from ._pending_outbox import PendingOutbox
 
@@ -623,6 +630,162 @@ class ILinkClient(metaclass=NoPublicConstructor):
         if len(results) == 1:
             return results[0]
         return attrs.evolve(results[-1], parts=tuple(results))
+
+    # --- media ----------------------------------------------------------------------
+
+    async def send_media(
+        self,
+        to: str,
+        source: MediaSource,
+        *,
+        kind: MediaKind | None = None,
+        caption: str | None = None,
+        file_name: str | None = None,
+        context_token: str | None = None,
+        progress: Progress | None = None,
+        client_ids: Callable[[], str | None] | None = None,
+    ) -> SendResult:
+        """Upload and send a file, routed by MIME type: video, image, else file.
+
+        Args:
+            to: The peer user.
+            source: A path, bytes, or an async iterable of byte chunks (spooled to a
+                temporary file, so memory stays constant).
+            kind: Force IMAGE, VIDEO or FILE instead of routing by name.
+            caption: A text sent just before the media.
+            file_name: The name shown for files (default: the path's base name).
+            context_token: Overrides the stored token of ``to``.
+            progress: ``progress(sent_bytes, total_bytes)`` during the upload.
+            client_ids: Source of ``client_id``s (replies pass deterministic ones).
+
+        Raises:
+            CdnError: The upload failed.
+            SendWindowClosedError: Checked before uploading.
+
+        Cancellation:
+            Safe before the media message is sent; the caption may already be shown.
+        """
+        if kind is MediaKind.VOICE:
+            raise ValueError("use send_voice() for voice messages")
+        return await send_media(
+            self,
+            to,
+            source,
+            kind=kind or kind_for(source, file_name),
+            caption=caption,
+            file_name=file_name,
+            context_token=context_token,
+            progress=progress,
+            next_client_id=client_ids or (lambda: None),
+        )
+
+    async def send_image(self, to: str, source: MediaSource, **options: Any) -> SendResult:
+        """Send an image (see :meth:`send_media` for the options).
+
+        Cancellation:
+            As :meth:`send_media`.
+        """
+        return await self.send_media(to, source, kind=MediaKind.IMAGE, **options)
+
+    async def send_video(self, to: str, source: MediaSource, **options: Any) -> SendResult:
+        """Send a video (see :meth:`send_media` for the options).
+
+        Cancellation:
+            As :meth:`send_media`.
+        """
+        return await self.send_media(to, source, kind=MediaKind.VIDEO, **options)
+
+    async def send_file(self, to: str, source: MediaSource, **options: Any) -> SendResult:
+        """Send a file attachment (see :meth:`send_media` for the options).
+
+        Cancellation:
+            As :meth:`send_media`.
+        """
+        return await self.send_media(to, source, kind=MediaKind.FILE, **options)
+
+    async def send_voice(
+        self,
+        to: str,
+        source: str | os.PathLike[str] | bytes,
+        *,
+        playtime_ms: int | None = None,
+        context_token: str | None = None,
+        client_ids: Callable[[], str | None] | None = None,
+    ) -> SendResult:
+        """Send a voice bubble from SILK, or from a mono 16-bit WAV (encoded to SILK).
+
+        Needs the ``silk`` extra (``pip install 'weixin-trio[silk]'``) to encode WAV,
+        and to measure a SILK file's duration when ``playtime_ms`` is not given.
+
+        Raises:
+            VoiceCodecUnavailable: The codec is needed and not installed.
+            ValueError: Neither SILK nor a usable WAV.
+
+        Cancellation:
+            As :meth:`send_media`.
+        """
+        from .voice import SILK_SAMPLE_RATE, is_silk, silk_duration_ms, wav_to_silk
+
+        data = source if isinstance(source, bytes) else await trio.Path(source).read_bytes()
+        if is_silk(data):
+            silk, rate = data, SILK_SAMPLE_RATE
+            duration = playtime_ms or await trio.to_thread.run_sync(silk_duration_ms, data)
+        else:
+            silk, duration, rate = await trio.to_thread.run_sync(wav_to_silk, data)
+        voice = w.VoiceItem(
+            encode_type=w.VoiceEncodeType.SILK,
+            bits_per_sample=16,
+            sample_rate=rate,
+            playtime=playtime_ms or duration,
+        )
+        return await send_media(
+            self,
+            to,
+            silk,
+            kind=MediaKind.VOICE,
+            context_token=context_token,
+            next_client_id=client_ids or (lambda: None),
+            voice=voice,
+        )
+
+    async def download(
+        self,
+        media: MediaRef,
+        *,
+        to: str | os.PathLike[str] | None = None,
+        max_bytes: int = DEFAULT_MAX_DOWNLOAD,
+        progress: Progress | None = None,
+    ) -> Path | bytes:
+        """Download and decrypt a media item of an inbound message.
+
+        Args:
+            media: One of ``Message.media``.
+            to: A directory (a safe file name is chosen inside it), a file path, or
+                ``None`` to get the bytes back.
+            max_bytes: Size cap (default 100 MiB), enforced before and during the
+                transfer.
+            progress: ``progress(received_bytes, total_bytes)``.
+
+        Returns:
+            The path written, or the bytes.
+
+        Raises:
+            CdnError: Failed, refused host, too large, size mismatch, bad key/padding.
+
+        Cancellation:
+            Safe: no partial file is left under the final name.
+        """
+        return await download_media(
+            self,
+            media.media,
+            aes_key_hex=media.aes_key_hex,
+            advertised_size=media.size,
+            expected_size=media.size if media.kind is MediaKind.FILE else None,
+            to=to,
+            file_name=download_name(media),
+            max_bytes=max_bytes,
+            progress=progress,
+        )
 
 
 def _derived_ids(client_id: str | None) -> Iterator[str | None]:

@@ -126,16 +126,24 @@ class _Source:
         src.md5 = digest.hexdigest()
         return src
 
-    async def chunks(self) -> AsyncIterator[bytes]:
+    async def chunks(self, *, exact: bool = False) -> AsyncIterator[bytes]:
+        """The content in chunks; with ``exact``, exactly ``size`` bytes or a CdnError."""
         if self.data is not None:
             for start in range(0, len(self.data), CHUNK):
                 yield self.data[start : start + CHUNK]
             await trio.lowlevel.checkpoint()
             return
         assert self.path is not None
+        left = self.size
         async with await trio.open_file(self.path, "rb") as f:
-            while chunk := await f.read(CHUNK):
+            while not exact or left > 0:
+                chunk = await f.read(min(CHUNK, left) if exact else CHUNK)
+                if not chunk:
+                    break
+                left -= len(chunk)
                 yield chunk
+            if exact and (left != 0 or await f.read(1)):
+                raise CdnError("the file changed size during the upload")
 
     def close(self) -> None:
         if self._temp is not None:
@@ -150,7 +158,7 @@ async def _encrypted_body(
 
     encryptor = AesEcbEncryptor(key)
     sent = 0
-    async for chunk in source.chunks():
+    async for chunk in source.chunks(exact=True):
         out = encryptor.update(chunk)
         sent += len(out)
         if progress is not None:
@@ -276,6 +284,7 @@ async def download_media(
     media: w.CDNMedia,
     *,
     aes_key_hex: str | None = None,
+    advertised_size: int | None = None,
     expected_size: int | None = None,
     to: str | os.PathLike[str] | None = None,
     file_name: str = "file.bin",
@@ -287,8 +296,10 @@ async def download_media(
     Args:
         media: The CDN reference.
         aes_key_hex: ``image_item.aeskey`` for images.
-        expected_size: The advertised plaintext size, checked against the cap before
-            and against the result after the transfer.
+        advertised_size: The size the message announced, checked against the cap
+            before anything is fetched.
+        expected_size: The exact plaintext size, when known (``file_item.len``),
+            checked against the result.
         to: A directory (the safe ``file_name`` is used inside it), a file path, or
             ``None`` to return the bytes.
         file_name: The (already sanitised) name used when ``to`` is a directory.
@@ -302,8 +313,9 @@ async def download_media(
     """
     from .crypto import AesEcbDecryptor, CryptoError
 
-    if expected_size is not None and expected_size > max_bytes:
-        raise CdnError(f"media of {expected_size} bytes exceeds the {max_bytes}-byte cap")
+    for announced in (advertised_size, expected_size):
+        if announced is not None and announced > max_bytes:
+            raise CdnError(f"media of {announced} bytes exceeds the {max_bytes}-byte cap")
     url = choose_download_url(
         client.cdn_base_url,
         encrypt_query_param=media.encrypt_query_param,

@@ -10,6 +10,7 @@ import attrs
 
 from . import _wire as w
 from ._api import ILinkClient, SendResult, reply_client_id
+from ._cdn_transfer import DEFAULT_MAX_DOWNLOAD
 from ._inbound import (
     MediaRef,
     Quote,
@@ -17,12 +18,18 @@ from ._inbound import (
     extract_media,
     extract_quote,
     extract_voice_text,
+    primary_media,
 )
 from ._runs import Run
+from .media import MediaKind
 
 if TYPE_CHECKING:
+    import os
     from collections.abc import Mapping
     from contextlib import AbstractAsyncContextManager
+    from pathlib import Path
+
+    from ._cdn_transfer import MediaSource, Progress
 
 __all__ = ["Message", "ReplyContext"]
 
@@ -156,6 +163,95 @@ class Message:
             context_token=self.context_token,
             next_client_id=lambda: ctx.next_client_id(self.message_id),
         )
+
+    async def reply_media(self, source: MediaSource, **options: Any) -> SendResult:
+        """Reply with a file, routed by MIME type (see :meth:`ILinkClient.send_media`).
+
+        Cancellation:
+            As :meth:`ILinkClient.send_media`.
+        """
+        return await self._reply_media(None, source, options)
+
+    async def reply_image(self, source: MediaSource, **options: Any) -> SendResult:
+        """Reply with an image (see :meth:`ILinkClient.send_media` for the options).
+
+        Cancellation:
+            As :meth:`ILinkClient.send_media`.
+        """
+        return await self._reply_media(MediaKind.IMAGE, source, options)
+
+    async def reply_video(self, source: MediaSource, **options: Any) -> SendResult:
+        """Reply with a video (see :meth:`ILinkClient.send_media` for the options).
+
+        Cancellation:
+            As :meth:`ILinkClient.send_media`.
+        """
+        return await self._reply_media(MediaKind.VIDEO, source, options)
+
+    async def reply_file(self, source: MediaSource, **options: Any) -> SendResult:
+        """Reply with a file attachment (see :meth:`ILinkClient.send_media`).
+
+        Cancellation:
+            As :meth:`ILinkClient.send_media`.
+        """
+        return await self._reply_media(MediaKind.FILE, source, options)
+
+    async def reply_voice(
+        self, source: str | os.PathLike[str] | bytes, *, playtime_ms: int | None = None
+    ) -> SendResult:
+        """Reply with a voice bubble (SILK, or WAV with the ``silk`` extra).
+
+        Cancellation:
+            As :meth:`ILinkClient.send_voice`.
+        """
+        ctx = self._require_ctx()
+        return await ctx.client.send_voice(
+            self.from_user_id,
+            source,
+            playtime_ms=playtime_ms,
+            context_token=self.context_token,
+            client_ids=lambda: ctx.next_client_id(self.message_id),
+        )
+
+    async def _reply_media(
+        self, kind: MediaKind | None, source: MediaSource, options: dict[str, Any]
+    ) -> SendResult:
+        ctx = self._require_ctx()
+        return await ctx.client.send_media(
+            self.from_user_id,
+            source,
+            kind=kind,
+            context_token=self.context_token,
+            client_ids=lambda: ctx.next_client_id(self.message_id),
+            **options,
+        )
+
+    async def download(
+        self,
+        media: MediaRef | None = None,
+        *,
+        to: str | os.PathLike[str] | None = None,
+        max_bytes: int = DEFAULT_MAX_DOWNLOAD,
+        progress: Progress | None = None,
+    ) -> Path | bytes:
+        """Download and decrypt a media item of this message (default: the main one).
+
+        The main item follows the reference priority image > video > file > voice
+        without transcript, falling back to quoted media.
+
+        Raises:
+            LookupError: The message has no downloadable media.
+            CdnError: See :meth:`ILinkClient.download`.
+
+        Cancellation:
+            Safe: no partial file is left under the final name.
+        """
+        ctx = self._require_ctx()
+        if media is None:
+            media = primary_media(self.media, self.quote)
+            if media is None:
+                raise LookupError("this message has no downloadable media")
+        return await ctx.client.download(media, to=to, max_bytes=max_bytes, progress=progress)
 
     def typing(self) -> AbstractAsyncContextManager[None]:
         """``async with msg.typing():`` shows "typing…" to the sender while the block runs.

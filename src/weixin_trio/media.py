@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import enum
 import re
-from typing import Final
+from typing import Any, Final
 from urllib.parse import urlsplit
 
 __all__ = [
     "DEFAULT_MIME",
     "MAX_FILENAME_BYTES",
     "MediaKind",
+    "download_name",
     "extension_from_content_type_or_url",
     "extension_from_mime",
     "media_kind_for_mime",
@@ -310,3 +311,20 @@ def safe_filename(name: str | None, *, mime: str | None = None, default_stem: st
     if len(stem.encode("utf-8")) > budget:
         stem = _truncate_utf8(stem, budget).rstrip(". ")
     return stem + ext
+
+
+def download_name(media: Any) -> str:
+    """A safe local file name for an inbound media reference (``MediaRef``).
+
+    Files keep their (sanitised) name; images, videos and voice get a generic one with
+    the extension of their kind.
+    """
+    kind: MediaKind = media.kind
+    if kind is MediaKind.FILE:
+        name: str | None = media.file_name
+        return safe_filename(name, mime=mime_from_filename(name or ""), default_stem="file")
+    return {
+        MediaKind.IMAGE: "image.jpg",
+        MediaKind.VIDEO: "video.mp4",
+        MediaKind.VOICE: "voice.silk",
+    }[kind]

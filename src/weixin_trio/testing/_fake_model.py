@@ -35,7 +35,7 @@ ENDPOINTS = (
     "cdn_download",
 )
 
-FaultKind = Literal["status", "hang", "malformed", "reset", "body", "delay"]
+FaultKind = Literal["status", "hang", "malformed", "reset", "body", "delay", "truncate", "html"]
 
 
 @attrs.frozen
@@ -73,6 +73,16 @@ class Fault:
     def malformed_json(cls) -> Fault:
         """HTTP 200 with a truncated JSON body."""
         return cls("malformed", body=b'{"ret":0,"msgs":[{"message_id":')
+
+    @classmethod
+    def truncated(cls) -> Fault:
+        """CDN download: serve only the first half of the object."""
+        return cls("truncate")
+
+    @classmethod
+    def html(cls) -> Fault:
+        """HTTP 200 with an HTML page (a captive portal or an error page)."""
+        return cls("html", body=b"<html><body>error</body></html>")
 
     @classmethod
     def reset(cls) -> Fault:

@@ -27,9 +27,11 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
+import attrs
 import trio
 
 from .. import _wire as w
+from ._fake_cdn import CdnObject, FakeCdn, media_json
 from ._fake_model import (
     FakeAccount,
     FakeRequest,
@@ -115,6 +117,8 @@ class FakeILinkServer:
         self.rejections: list[str] = []
         self.faults = FaultPlan(rng=self._rng)
         self.qr = QrRegistry(base_url=base_url)
+        self.cdn = FakeCdn()
+        self.cdn_full_urls = False
         self._message_ids = itertools.count(7_000_000_000_001)
         self._seqs = itertools.count(1)
         self._sent_changed = trio.Event()
@@ -235,6 +239,97 @@ class FakeILinkServer:
         acct = self._account(account)
         acct.queue.append(dict(raw))
         acct.wake()
+
+    def inject_image(
+        self, user: str, data: bytes, *, account: FakeAccount | str | None = None
+    ) -> int:
+        """Queue an image message (real AES on the fake CDN; hex ``aeskey`` + form A key)."""
+        obj = self.cdn.store(data)
+        item = {
+            "type": 2,
+            "image_item": {
+                "aeskey": obj.key.hex(),
+                "media": media_json(obj, key_form="a", full_url=self._full_url(obj)),
+                "mid_size": len(obj.ciphertext),
+            },
+        }
+        return self.inject_message(user, [item], account=account)
+
+    def inject_file(
+        self,
+        user: str,
+        data: bytes,
+        file_name: str,
+        *,
+        account: FakeAccount | str | None = None,
+    ) -> int:
+        """Queue a file message (``len`` is the plaintext size as text, key form B)."""
+        obj = self.cdn.store(data)
+        item = {
+            "type": 4,
+            "file_item": {
+                "media": media_json(obj, key_form="b", full_url=self._full_url(obj)),
+                "file_name": file_name,
+                "len": str(len(data)),
+            },
+        }
+        return self.inject_message(user, [item], account=account)
+
+    def inject_video(
+        self, user: str, data: bytes, *, account: FakeAccount | str | None = None
+    ) -> int:
+        """Queue a video message."""
+        obj = self.cdn.store(data)
+        item = {
+            "type": 5,
+            "video_item": {
+                "media": media_json(obj, key_form="b", full_url=self._full_url(obj)),
+                "video_size": len(obj.ciphertext),
+            },
+        }
+        return self.inject_message(user, [item], account=account)
+
+    def inject_voice(
+        self,
+        user: str,
+        silk: bytes,
+        *,
+        text: str | None = None,
+        playtime_ms: int = 1000,
+        account: FakeAccount | str | None = None,
+    ) -> int:
+        """Queue a voice message (SILK data, optional server transcript)."""
+        obj = self.cdn.store(silk)
+        voice: dict[str, Any] = {
+            "media": media_json(obj, key_form="b", full_url=self._full_url(obj)),
+            "encode_type": 6,
+            "sample_rate": 24000,
+            "bits_per_sample": 16,
+            "playtime": playtime_ms,
+        }
+        if text is not None:
+            voice["text"] = text
+        return self.inject_message(user, [{"type": 3, "voice_item": voice}], account=account)
+
+    def _full_url(self, obj: CdnObject) -> str | None:
+        if not self.cdn_full_urls:
+            return None
+        return f"{self.cdn_base_url}/download?encrypted_query_param={obj.param}"
+
+    def sent_media(
+        self, user: str, *, account: FakeAccount | str | None = None
+    ) -> list[tuple[int, bytes, Mapping[str, Any]]]:
+        """``(item type, decrypted bytes, item)`` of each shown media send to ``user``."""
+        out = []
+        for send in self.sent_to(user, account=account):
+            for item in send.items:
+                payload = next(
+                    (v for k, v in item.items() if k.endswith("_item") and isinstance(v, dict)),
+                    None,
+                )
+                if payload is not None and "media" in payload:
+                    out.append((int(item["type"]), self.cdn.plaintext_of(payload["media"]), item))
+        return out
 
     def redeliver(
         self, message_ids: Iterable[int], *, account: FakeAccount | str | None = None
@@ -391,9 +486,25 @@ class FakeILinkServer:
         return await self._get_qrcode_status(request)
 
     async def _handle_other(self, request: FakeRequest) -> FakeResponse:
-        """Paths outside the API (the CDN lives in a subclass hook)."""
-        del request
-        return _json({"errmsg": "not found"}, status=404)
+        """Paths outside the API: the CDN."""
+        path = request.path.rstrip("/")
+        name = "cdn_upload" if path.endswith("/upload") else "cdn_download"
+        if not path.endswith(("/upload", "/download")):
+            return _json({"errmsg": "not found"}, status=404)
+        fault = self.faults.take(name)
+        if fault is not None and fault.kind not in ("truncate", "html"):
+            response = await self._act_out(fault)
+            if response is not None:
+                return response
+        response = self.cdn.upload(request) if name == "cdn_upload" else self.cdn.download(request)
+        if fault is not None and fault.kind == "truncate":
+            truncated: FakeResponse = attrs.evolve(
+                response, body=response.body[: len(response.body) // 2]
+            )
+            return truncated
+        if fault is not None and fault.kind == "html":
+            return FakeResponse(status=200, body=fault.body, headers={"content-type": "text/html"})
+        return response
 
     async def _act_out(self, fault: Fault) -> FakeResponse | None:
         if fault.kind == "hang":
@@ -569,8 +680,13 @@ class FakeILinkServer:
         del request, acct
         if req.filesize != (req.rawsize // 16 + 1) * 16:
             return _json({"ret": -1, "errmsg": "filesize does not match rawsize"})
-        param = base64.urlsafe_b64encode(secrets.token_bytes(18)).decode()
-        return _json({"upload_param": param})
+        param = self.cdn.expect_upload(req)
+        body: dict[str, Any] = {"upload_param": param}
+        if self.cdn_full_urls:
+            body["upload_full_url"] = (
+                f"{self.cdn_base_url}/upload?encrypted_query_param={param}&filekey={req.filekey}"
+            )
+        return _json(body)
 
     async def _ep_getconfig(
         self, request: FakeRequest, acct: FakeAccount, req: w.GetConfigReq

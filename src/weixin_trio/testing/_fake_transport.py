@@ -45,8 +45,12 @@ class FakeTransport(httpx.AsyncBaseTransport):
         response = await self._server.handle(fake)
         if response.action == "reset":
             raise httpx.ReadError("connection reset by peer", request=request)
+        headers = {**response.headers, "content-length": str(len(response.body))}
         return httpx.Response(
-            response.status, headers=dict(response.headers), content=response.body, request=request
+            response.status,
+            headers=headers,
+            stream=httpx.ByteStream(response.body),
+            request=request,
         )
 
 
