@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import io
 import math
 import os
@@ -345,3 +346,23 @@ async def test_voice_errors_are_clear(
         await ilink_client.send_voice(USER, b"not audio", context_token="c")
     with pytest.raises(ValueError, match="send_voice"):
         await ilink_client.send_media(USER, b"x", kind=MediaKind.VOICE, context_token="c")
+
+
+async def test_cdn_urls_never_reach_the_logs(
+    fake_ilink: FakeILinkServer,
+    ilink_client: wx.ILinkClient,
+    autojump_clock: trio.abc.Clock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    fake_ilink.cdn_full_urls = True
+    fake_ilink.inject_file(USER, b"secret document", "a.txt")
+    msg = await grab_one(fake_ilink, ilink_client)
+    await msg.download()
+    await msg.reply_file(b"reply document", file_name="b.txt")
+    params = [m.media.encrypt_query_param for m in msg.media] + list(fake_ilink.cdn.objects)
+    assert params
+    assert "HTTP Request" in caplog.text  # httpx did log the requests
+    for param in params:
+        assert param and param not in caplog.text
+    assert msg.context_token not in caplog.text

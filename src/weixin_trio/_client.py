@@ -15,6 +15,7 @@ from ._context_tokens import ContextTokens
 from ._headers import sanitize_bot_agent
 from ._outbox import Outbox
 from ._pacing import Pacing, SendGovernor
+from ._redact import install_httpx_log_redaction
 from ._send_window import SendWindowPolicy, SendWindows
 from ._version import __version__
 from .cdn import DEFAULT_CDN_HOSTS
@@ -24,6 +25,8 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Collection, Mapping
 
 __all__ = ["DEFAULT_BOT_AGENT", "open_client"]
+
+install_httpx_log_redaction()
 
 DEFAULT_BOT_AGENT = f"weixin-trio/{__version__}"
 DEFAULT_PACING = Pacing()

@@ -42,6 +42,7 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import json
+import logging
 import re
 from typing import final
 
@@ -51,6 +52,8 @@ __all__ = [
     "REDACTED",
     "SENSITIVE_KEYS",
     "Secret",
+    "UrlRedactingFilter",
+    "install_httpx_log_redaction",
     "redact_body",
     "redact_token",
     "redact_url",
@@ -405,3 +408,32 @@ class Secret:
 
     def __hash__(self) -> int:
         return hash((Secret, self._value))
+
+
+class UrlRedactingFilter(logging.Filter):
+    """A logging filter that hides URL query strings in a record's arguments.
+
+    httpx logs every request as ``HTTP Request: GET <url> ...`` at INFO level; CDN URLs
+    carry secret capabilities in their query. weixin_trio installs this filter on the
+    ``httpx`` logger (see :func:`install_httpx_log_redaction`).
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Rewrite URL-like arguments; never drops a record."""
+        if isinstance(record.args, tuple):
+            record.args = tuple(_redact_arg(a) for a in record.args)
+        return True
+
+
+def _redact_arg(arg: object) -> object:
+    text = str(arg) if type(arg).__name__ == "URL" else arg
+    if isinstance(text, str) and "?" in text and text.startswith(("http://", "https://")):
+        return redact_url(text)
+    return arg
+
+
+def install_httpx_log_redaction() -> None:
+    """Install :class:`UrlRedactingFilter` on the ``httpx`` logger (once)."""
+    logger = logging.getLogger("httpx")
+    if not any(isinstance(f, UrlRedactingFilter) for f in logger.filters):
+        logger.addFilter(UrlRedactingFilter())
