@@ -82,10 +82,12 @@ async def _fake_server(host: str, port: int, token: str | None, auto_confirm: bo
 
     fake = FakeILinkServer(token=token)
     fake.qr.auto_confirm = auto_confirm
+    fake.cdn_full_urls = True  # clients with another default CDN base still reach it
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with trio.open_nursery() as nursery:
             base_url = await nursery.start(partial(fake.serve, host=host, port=port))
-            print(json.dumps({"base_url": base_url, "token": fake.token}), flush=True)
+            info = {"base_url": base_url, "token": fake.token, "cdn_base_url": fake.cdn_base_url}
+            print(json.dumps(info), flush=True)
             async for _ in signals:
                 nursery.cancel_scope.cancel()
                 break
