@@ -365,4 +365,5 @@ async def test_cdn_urls_never_reach_the_logs(
     assert "HTTP Request" in caplog.text  # httpx did log the requests
     for param in params:
         assert param and param not in caplog.text
+    assert msg.context_token
     assert msg.context_token not in caplog.text
