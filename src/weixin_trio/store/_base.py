@@ -137,6 +137,22 @@ class Store(Protocol):
         """Make every earlier write of ``account`` durable."""
         ...
 
+    async def save_account(self, account_id: str, data: Mapping[str, Any]) -> None:
+        """Store an account's credentials (a JSON object; written privately)."""
+        ...
+
+    async def load_accounts(self) -> list[dict[str, Any]]:
+        """Every stored account's JSON, in a stable order.
+
+        Raises:
+            StoreError: A stored account is corrupt (named by its path).
+        """
+        ...
+
+    async def remove_account(self, account_id: str) -> bool:
+        """Forget an account's credentials; returns whether it existed."""
+        ...
+
     async def aclose(self) -> None:
         """Release files and connections."""
         ...

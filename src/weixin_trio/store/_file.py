@@ -48,6 +48,7 @@ __all__ = ["FileStore", "account_key"]
 T = TypeVar("T")
 _SNAPSHOT = "snapshot.json"
 _DEAD = "dead-letters.jsonl"
+_ACCOUNT = "account.json"
 _JOURNAL_RE = re.compile(r"^journal-(\d+)\.log$")
 
 
@@ -71,6 +72,23 @@ def _dump(record: Mapping[str, Any]) -> bytes:
 def _open_append(path: Path) -> IO[bytes]:
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
     return os.fdopen(fd, "ab", buffering=0)
+
+
+def _write_private(directory: Path, name: str, body: bytes) -> None:
+    """Atomically replace ``directory/name`` with ``body`` (mode 0600, fsynced)."""
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    tmp = directory / f".{name}.{secrets.token_hex(4)}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(body)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, directory / name)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(directory)
 
 
 def _fsync_dir(path: Path) -> None:
@@ -309,6 +327,48 @@ class FileStore:
         """Append the removal of a sent queued text (not synced)."""
         record = outbox_remove_record(entry_id)
         await self._run(account, lambda f: f.append(record, sync=False))
+
+    async def save_account(self, account_id: str, data: Mapping[str, Any]) -> None:
+        """Write ``<dir>/account.json`` atomically with mode 0600."""
+        directory = self.account_dir(account_id)
+        body = json.dumps({**data, "account_id": account_id}, ensure_ascii=False, indent=1)
+        try:
+            await trio.to_thread.run_sync(_write_private, directory, _ACCOUNT, body.encode())
+        except OSError as exc:
+            raise StoreError(f"cannot write {directory / _ACCOUNT}: {exc.strerror}") from exc
+
+    async def load_accounts(self) -> list[dict[str, Any]]:
+        """Read every ``*/account.json`` under the root.
+
+        Raises:
+            StoreError: One is corrupt (named by its path; it is never overwritten).
+        """
+        return await trio.to_thread.run_sync(self._read_accounts)
+
+    def _read_accounts(self) -> list[dict[str, Any]]:
+        if not self.path.is_dir():
+            return []
+        found = []
+        for path in sorted(self.path.glob(f"*/{_ACCOUNT}")):
+            try:
+                data = json.loads(path.read_bytes())
+            except (OSError, ValueError) as exc:
+                raise StoreError(f"corrupt account file {path}: {exc}") from None
+            if not isinstance(data, dict) or not isinstance(data.get("account_id"), str):
+                raise StoreError(f"corrupt account file {path}: no account_id")
+            found.append(data)
+        return found
+
+    async def remove_account(self, account_id: str) -> bool:
+        """Delete ``account.json`` (the journal stays, for a later re-login)."""
+        path = self.account_dir(account_id) / _ACCOUNT
+        try:
+            await trio.to_thread.run_sync(path.unlink)
+        except FileNotFoundError:
+            return False
+        except OSError as exc:
+            raise StoreError(f"cannot remove {path}: {exc.strerror}") from exc
+        return True
 
     async def flush(self, account: str) -> None:
         """Sync everything written for ``account``."""

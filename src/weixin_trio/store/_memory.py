@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, final
+from typing import TYPE_CHECKING, Any, final
 
 import trio
 
@@ -39,6 +39,7 @@ class MemoryStore:
     def __init__(self, *, seen_window: int = DEFAULT_SEEN_WINDOW) -> None:
         self._window = seen_window
         self._accounts: dict[str, JournalState] = {}
+        self._credentials: dict[str, dict[str, Any]] = {}
         self.fail_writes: bool = False
 
     def __repr__(self) -> str:
@@ -99,6 +100,21 @@ class MemoryStore:
         """Forget a sent queued text."""
         await self._write()
         self._state(account).apply(outbox_remove_record(entry_id))
+
+    async def save_account(self, account_id: str, data: Mapping[str, Any]) -> None:
+        """Keep an account's credentials."""
+        await self._write()
+        self._credentials[account_id] = dict(data)
+
+    async def load_accounts(self) -> list[dict[str, Any]]:
+        """Every kept account, by id."""
+        await trio.lowlevel.checkpoint()
+        return [dict(self._credentials[k]) for k in sorted(self._credentials)]
+
+    async def remove_account(self, account_id: str) -> bool:
+        """Forget an account's credentials."""
+        await self._write()
+        return self._credentials.pop(account_id, None) is not None
 
     async def flush(self, account: str) -> None:
         """Nothing to do in memory."""

@@ -1,0 +1,201 @@
+"""Several accounts in one process: one client and monitor per account, one nursery.
+
+Each account runs under a supervisor task: if its monitor crashes (the store failed,
+the server misbehaved), the error is logged and the account restarts after a backoff,
+while the others keep running. Accounts can be added and removed at runtime, so a
+fresh QR login attaches without a restart.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any, Protocol, final
+
+import trio
+
+from ._backoff import Backoff
+from ._client import open_client
+from ._monitor import open_monitor
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Iterable, Mapping
+
+    from ._monitor import Monitor
+    from ._monitor_types import Handler, MonitorStatistics
+    from .store import Store
+
+__all__ = ["AccountLike", "AccountRunner", "open_accounts"]
+
+log = logging.getLogger("weixin_trio.accounts")
+
+
+class AccountLike(Protocol):
+    """What the runner needs of an account (:class:`weixin_trio.login.Account` fits)."""
+
+    @property
+    def account_id(self) -> str: ...
+
+    @property
+    def token(self) -> str: ...
+
+    @property
+    def base_url(self) -> str: ...
+
+
+@final
+class AccountRunner:
+    """The accounts running in one :func:`open_accounts` block."""
+
+    def __init__(
+        self,
+        nursery: trio.Nursery,
+        handler: Handler,
+        store: Store,
+        client_options: Mapping[str, Any],
+        monitor_options: Mapping[str, Any],
+        restart_backoff: Backoff,
+    ) -> None:
+        self._nursery = nursery
+        self._handler = handler
+        self._store = store
+        self._client_options = client_options
+        self._monitor_options = monitor_options
+        self._restart_backoff = restart_backoff
+        self._scopes: dict[str, trio.CancelScope] = {}
+        self._monitors: dict[str, Monitor] = {}
+        self.failures: dict[str, int] = {}
+
+    @property
+    def account_ids(self) -> list[str]:
+        """Ids of the accounts being run (sorted)."""
+        return sorted(self._scopes)
+
+    def monitor(self, account_id: str) -> Monitor | None:
+        """The running monitor of an account (``None`` while it (re)starts)."""
+        return self._monitors.get(account_id)
+
+    def statistics(self) -> dict[str, MonitorStatistics]:
+        """A statistics snapshot of every running monitor."""
+        return {k: m.statistics() for k, m in sorted(self._monitors.items())}
+
+    async def add(self, account: AccountLike) -> None:
+        """Start running ``account``; returns once its monitor runs (or first failed).
+
+        Raises:
+            ValueError: The account is already running.
+
+        Cancellation:
+            Safe; the account keeps starting in the background.
+        """
+        if account.account_id in self._scopes:
+            raise ValueError(f"account {account.account_id} is already running")
+        scope = trio.CancelScope()
+        self._scopes[account.account_id] = scope
+        await self._nursery.start(self._supervise, account, scope)
+
+    def remove(self, account_id: str) -> bool:
+        """Stop running an account (its monitor drains and stops); returns if it ran."""
+        scope = self._scopes.pop(account_id, None)
+        monitor = self._monitors.get(account_id)
+        if monitor is not None:
+            monitor.stop()
+        elif scope is not None:
+            scope.cancel()
+        return scope is not None
+
+    def stop(self) -> None:
+        """Stop every account."""
+        for account_id in list(self._scopes):
+            self.remove(account_id)
+
+    async def _supervise(
+        self,
+        account: AccountLike,
+        scope: trio.CancelScope,
+        *,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        backoff = Backoff(
+            retry_delay=self._restart_backoff.retry_delay,
+            backoff_delay=self._restart_backoff.backoff_delay,
+            max_failures=self._restart_backoff.max_failures,
+        )
+        started = False
+        account_id = account.account_id
+        with scope:
+            while self._scopes.get(account_id) is scope:
+                try:
+                    async with (
+                        open_client(
+                            token=account.token,
+                            base_url=account.base_url,
+                            account_id=account_id,
+                            **self._client_options,
+                        ) as client,
+                        open_monitor(
+                            client, self._handler, store=self._store, **self._monitor_options
+                        ) as monitor,
+                    ):
+                        self._monitors[account_id] = monitor
+                        if not started:
+                            started = True
+                            task_status.started()
+                        await trio.sleep_forever()
+                except Exception:
+                    self.failures[account_id] = self.failures.get(account_id, 0) + 1
+                    log.exception("account %s failed; restarting", account_id)
+                finally:
+                    self._monitors.pop(account_id, None)
+                if self._scopes.get(account_id) is not scope:
+                    break
+                if not started:
+                    started = True
+                    task_status.started()
+                await trio.sleep(backoff.next_delay())
+        if not started:
+            task_status.started()
+
+
+@asynccontextmanager
+async def open_accounts(
+    handler: Handler,
+    accounts: Iterable[AccountLike] = (),
+    *,
+    store: Store,
+    client_options: Mapping[str, Any] | None = None,
+    restart_backoff: Backoff | None = None,
+    **monitor_options: Any,
+) -> AsyncIterator[AccountRunner]:
+    """Run ``handler`` on several accounts in one nursery.
+
+    Args:
+        handler: The message handler, shared by every account.
+        accounts: Accounts to start with (more can be added with ``runner.add``).
+        store: The store of every account (namespaced by account id).
+        client_options: Extra arguments for :func:`open_client` (e.g. ``transport``).
+        restart_backoff: Delay policy for restarting a failed account (default 5 s,
+            5 s, 60 s).
+        **monitor_options: Options of :func:`open_monitor`.
+
+    Yields:
+        The :class:`AccountRunner`, with every initial account started.
+
+    Cancellation:
+        Leaving the block stops every account the way :func:`open_monitor` stops.
+    """
+    async with trio.open_nursery() as nursery:
+        runner = AccountRunner(
+            nursery,
+            handler,
+            store,
+            dict(client_options or {}),
+            monitor_options,
+            restart_backoff or Backoff(retry_delay=5.0, backoff_delay=60.0),
+        )
+        for account in accounts:
+            await runner.add(account)
+        try:
+            yield runner
+        finally:
+            runner.stop()
