@@ -1,7 +1,11 @@
 """The ``weixin-trio`` command line (``python -m weixin_trio``).
 
-Exit codes: 0 success, 1 runtime failure, 2 usage error, 130 interrupted.
-``rich`` and ``segno`` are only imported here, and only by commands that draw.
+Commands: ``login``, ``accounts``, ``status``, ``run``, ``send``, ``fake-server``,
+``demo``. Global options: ``--state-dir``, ``--base-url``, ``-v/--verbose``.
+
+Exit codes: 0 success, 1 failure (one line on stderr; the traceback only with ``-v``),
+2 usage error, 130 interrupted. ``rich`` and ``segno`` are imported only by the
+commands that draw.
 """
 
 from __future__ import annotations
@@ -12,7 +16,8 @@ import logging
 import signal
 import sys
 from functools import partial
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import trio
 
@@ -21,7 +26,7 @@ from ._version import __version__
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-__all__ = ["main"]
+__all__ = ["EXIT_FAILURE", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE", "main"]
 
 log = logging.getLogger("weixin_trio.cli")
 
@@ -31,17 +36,55 @@ EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
 
+class CliError(Exception):
+    """A failure reported as one line on stderr."""
+
+
+def default_state_dir() -> Path:
+    """The platform's state directory for weixin-trio (``platformdirs``)."""
+    import platformdirs
+
+    return Path(platformdirs.user_state_dir("weixin-trio", appauthor=False))
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="weixin-trio", description="WeChat iLink bots with trio.")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
+    common.add_argument(
+        "--state-dir", type=Path, default=None, help="where accounts and journals live"
+    )
+    common.add_argument("--base-url", default=None, help="iLink API base URL")
+    parser = argparse.ArgumentParser(
+        prog="weixin-trio", description="WeChat iLink bots with trio.", parents=[common]
+    )
     parser.add_argument("--version", action="version", version=f"weixin-trio {__version__}")
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    demo = sub.add_parser("demo", help="echo bot against an embedded fake server")
+    login = sub.add_parser("login", parents=[common], help="log in a bot account by QR code")
+    login.add_argument("--timeout", type=float, default=480.0, help="overall deadline (s)")
+
+    accounts = sub.add_parser("accounts", parents=[common], help="list or remove accounts")
+    accounts.add_argument("action", nargs="?", choices=["list", "remove"], default="list")
+    accounts.add_argument("account_id", nargs="?")
+
+    sub.add_parser("status", parents=[common], help="health of the stored accounts")
+
+    run = sub.add_parser("run", parents=[common], help="run MODULE:HANDLER on accounts")
+    run.add_argument("handler", metavar="MODULE:HANDLER")
+    run.add_argument("--account", action="append", default=[], help="only these accounts")
+    run.add_argument("--max-concurrency", type=int, default=16)
+
+    send = sub.add_parser("send", parents=[common], help="send a text or a file to a user")
+    send.add_argument("user")
+    send.add_argument("text", nargs="?")
+    send.add_argument("--file", type=Path)
+    send.add_argument("--account", default=None)
+
+    demo = sub.add_parser("demo", parents=[common], help="echo bot against an embedded fake")
     demo.add_argument("--users", type=int, default=3, help="simulated users (default 3)")
     demo.add_argument("--messages", type=int, default=3, help="messages per user (default 3)")
 
-    fake = sub.add_parser("fake-server", help="serve the test kit's fake iLink server")
+    fake = sub.add_parser("fake-server", parents=[common], help="serve the fake iLink server")
     fake.add_argument("--host", default="127.0.0.1")
     fake.add_argument("--port", type=int, default=0)
     fake.add_argument("--token", default=None)
@@ -60,32 +103,46 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     if args.verbose < 2:
         logging.getLogger("httpx").setLevel(logging.WARNING)
-    try:
-        if args.command == "demo":
-            from ._demo import run_demo
+    from . import _cli_commands as commands
 
-            return trio.run(run_demo, args.users, args.messages)
-        if args.command == "fake-server":
-            return trio.run(_fake_server, args.host, args.port, args.token, args.auto_confirm)
+    command = {
+        "login": commands.cmd_login,
+        "accounts": commands.cmd_accounts,
+        "status": commands.cmd_status,
+        "run": commands.cmd_run,
+        "send": commands.cmd_send,
+        "demo": commands.cmd_demo,
+        "fake-server": _fake_server,
+    }[args.command]
+    try:
+        return trio.run(command, args)
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
     except Exception as exc:
         if args.verbose:
             raise
-        print(f"weixin-trio: error: {exc}", file=sys.stderr)
+        print(f"weixin-trio: error: {_describe(exc)}", file=sys.stderr)
         return EXIT_FAILURE
-    return EXIT_USAGE  # pragma: no cover - argparse enforces a command
 
 
-async def _fake_server(host: str, port: int, token: str | None, auto_confirm: bool) -> int:
+def _describe(exc: BaseException) -> str:
+    """The innermost meaningful message of an error (unwrapping exception groups)."""
+    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]
+    if isinstance(exc, BaseExceptionGroup):
+        return "; ".join(_describe(e) for e in exc.exceptions)
+    return str(exc) or type(exc).__name__
+
+
+async def _fake_server(args: Any) -> int:
     from .testing import FakeILinkServer
 
-    fake = FakeILinkServer(token=token)
-    fake.qr.auto_confirm = auto_confirm
+    fake = FakeILinkServer(token=args.token)
+    fake.qr.auto_confirm = args.auto_confirm
     fake.cdn_full_urls = True  # clients with another default CDN base still reach it
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with trio.open_nursery() as nursery:
-            base_url = await nursery.start(partial(fake.serve, host=host, port=port))
+            base_url = await nursery.start(partial(fake.serve, host=args.host, port=args.port))
             info = {"base_url": base_url, "token": fake.token, "cdn_base_url": fake.cdn_base_url}
             print(json.dumps(info), flush=True)
             async for _ in signals:

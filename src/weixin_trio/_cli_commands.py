@@ -1,0 +1,327 @@
+"""The commands of ``weixin-trio`` (argument parsing and exit codes live in ``_cli``)."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import trio
+
+from ._cli import EXIT_OK, CliError, default_state_dir
+from ._client import open_client
+from ._multi import open_accounts
+from .login import Account, QrCode, login
+from .store import FileStore, StoreError
+
+if TYPE_CHECKING:
+    from ._monitor_types import Handler
+
+__all__ = ["cmd_accounts", "cmd_demo", "cmd_login", "cmd_run", "cmd_send", "cmd_status"]
+
+log = logging.getLogger("weixin_trio.cli")
+
+
+def _store(args: Any) -> FileStore:
+    return FileStore(args.state_dir or default_state_dir())
+
+
+async def _accounts(store: FileStore, wanted: list[str] | None = None) -> list[Account]:
+    try:
+        accounts = [Account.from_json(d) for d in await store.load_accounts()]
+    except ValueError as exc:
+        raise CliError(f"corrupt account in {store.path}: {exc}") from None
+    if wanted:
+        known = {a.account_id for a in accounts}
+        missing = [w for w in wanted if w not in known]
+        if missing:
+            raise CliError(f"unknown account(s): {', '.join(missing)}")
+        accounts = [a for a in accounts if a.account_id in wanted]
+    return accounts
+
+
+def _print_qr(qr: QrCode) -> None:
+    """Draw the QR code in the terminal (segno) and print its URL."""
+    try:
+        import segno
+    except ImportError:
+        segno = None
+    print(f"Scan with WeChat (QR {qr.refresh_number}/3): {qr.qrcode_img_content}", flush=True)
+    if segno is not None:
+        segno.make(qr.qrcode_img_content, error="l").terminal(compact=True)
+
+
+async def _ask_code(wrong: bool) -> str | None:
+    prompt = "Wrong code. Digits shown on the phone: " if wrong else "Digits shown on the phone: "
+    line = await trio.to_thread.run_sync(input, prompt)
+    return line.strip() or None
+
+
+async def do_login(
+    store: FileStore,
+    base_url: str | None,
+    *,
+    timeout: float,
+    on_qrcode: Any = _print_qr,
+    ask_verify_code: Any = _ask_code,
+    transport: Any = None,
+) -> Account | None:
+    """Log in by QR code and save the account; ``None`` when it was already bound."""
+    known = await _accounts(store)
+    options: dict[str, Any] = {"pacing": None}
+    if base_url:
+        options["base_url"] = base_url
+    if transport is not None:
+        options["transport"] = transport
+    async with open_client(**options) as client:
+        result = await login(
+            client,
+            on_qrcode=on_qrcode,
+            ask_verify_code=ask_verify_code,
+            on_status=lambda status: print(f"status: {status}", flush=True),
+            local_tokens=[a.token for a in reversed(known)][:10],
+            deadline=timeout,
+        )
+    if result.account is None:
+        return None
+    await store.save_account(result.account.account_id, result.account.to_json())
+    return result.account
+
+
+async def cmd_login(args: Any) -> int:
+    """``weixin-trio login``."""
+    store = _store(args)
+    account = await do_login(store, args.base_url, timeout=args.timeout)
+    if account is None:
+        print("This WeChat bot is already connected here; nothing to do.")
+    else:
+        print(f"Logged in as {account.account_id}; saved under {store.path}")
+    return EXIT_OK
+
+
+async def cmd_accounts(args: Any) -> int:
+    """``weixin-trio accounts [list|remove ID]``."""
+    store = _store(args)
+    if args.action == "remove":
+        if not args.account_id:
+            raise CliError("accounts remove needs an account id")
+        if not await store.remove_account(args.account_id):
+            raise CliError(f"unknown account: {args.account_id}")
+        print(f"removed {args.account_id}")
+        return EXIT_OK
+    accounts = await _accounts(store)
+    if not accounts:
+        print(f"no accounts in {store.path}; run `weixin-trio login`")
+        return EXIT_OK
+    rows = [
+        (a.account_id, a.user_id or "-", a.base_url, _date(a.created_at)) for a in accounts
+    ]
+    _table(("account", "owner", "base url", "created"), rows)
+    return EXIT_OK
+
+
+def _date(t: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(t))
+
+
+def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    try:
+        from rich.console import Console
+        from rich.table import Table
+    except ImportError:
+        print("\t".join(header))
+        for row in rows:
+            print("\t".join(row))
+        return
+    table = Table(*header)
+    for row in rows:
+        table.add_row(*row)
+    Console().print(table)
+
+
+def _status_path(store: FileStore, account_id: str) -> Path:
+    return store.account_dir(account_id) / "status.json"
+
+
+async def cmd_status(args: Any) -> int:
+    """``weixin-trio status``: stored journal state and the last heartbeat of ``run``."""
+    store = _store(args)
+    rows = []
+    for account in await _accounts(store):
+        state = await store.load(account.account_id)
+        beat: dict[str, Any] = {}
+        path = _status_path(store, account.account_id)
+        if path.exists():
+            try:
+                beat = json.loads(path.read_text())
+            except ValueError:
+                beat = {}
+        last_poll = beat.get("last_poll_at")
+        paused = beat.get("paused_until")
+        rows.append(
+            (
+                account.account_id,
+                _ago(last_poll) if last_poll else "never",
+                _until(paused) if paused and paused > time.time() else "no",
+                "yes" if beat.get("stale_tokens") else "no",
+                str(len(state.pending)),
+                str(len(state.dead_letters)),
+                str(len(state.outbox)),
+            )
+        )
+    if not rows:
+        print(f"no accounts in {store.path}")
+        return EXIT_OK
+    _table(("account", "last poll", "paused", "stale token", "pending", "dead", "queued"), rows)
+    return EXIT_OK
+
+
+def _ago(t: float) -> str:
+    return f"{max(0, int(time.time() - t))} s ago"
+
+
+def _until(t: float) -> str:
+    return f"for {int(t - time.time())} s"
+
+
+def load_handler(spec: str) -> Handler:
+    """Import ``MODULE:HANDLER``."""
+    module_name, _, attr = spec.partition(":")
+    if not module_name or not attr:
+        raise CliError(f"handler must look like MODULE:HANDLER, not {spec!r}")
+    sys.path.insert(0, str(Path.cwd()))
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:
+        raise CliError(f"cannot import {module_name}: {type(exc).__name__}: {exc}") from None
+    handler = getattr(module, attr, None)
+    if not callable(handler):
+        raise CliError(f"{module_name} has no callable {attr}")
+    result: Handler = handler
+    return result
+
+
+async def cmd_run(args: Any) -> int:
+    """``weixin-trio run MODULE:HANDLER``: SIGINT/SIGTERM drain and stop; twice: at once."""
+    handler = load_handler(args.handler)
+    store = _store(args)
+    accounts = await _accounts(store, args.account or None)
+    if not accounts:
+        raise CliError(f"no accounts in {store.path}; run `weixin-trio login` first")
+    return await run_accounts(store, accounts, handler, max_concurrency=args.max_concurrency)
+
+
+async def run_accounts(
+    store: FileStore,
+    accounts: list[Account],
+    handler: Handler,
+    *,
+    max_concurrency: int = 16,
+    client_options: dict[str, Any] | None = None,
+    ready: trio.Event | None = None,
+) -> int:
+    """Run ``handler`` on ``accounts`` until SIGINT/SIGTERM; returns the exit code."""
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async with trio.open_nursery() as nursery:
+            async with open_accounts(
+                handler,
+                accounts,
+                store=store,
+                client_options=client_options,
+                max_concurrency=max_concurrency,
+            ) as runner:
+                nursery.start_soon(_heartbeat, store, runner)
+                print(f"running {len(accounts)} account(s); Ctrl+C to stop", flush=True)
+                if ready is not None:
+                    ready.set()
+                async for signum in signals:
+                    log.info("signal %d: stopping (drain)", signum)
+                    runner.stop()
+                    nursery.start_soon(_second_signal, signals, nursery.cancel_scope)
+                    break
+            nursery.cancel_scope.cancel()
+    return EXIT_OK
+
+
+async def _second_signal(signals: Any, scope: trio.CancelScope) -> None:
+    async for _ in signals:
+        scope.cancel()
+        return
+
+
+async def _heartbeat(store: FileStore, runner: Any) -> None:
+    """Write each account's statistics (wall-clock times) every few seconds."""
+    offset = time.time() - trio.current_time()
+    while True:
+        for account_id, stats in runner.statistics().items():
+            beat = {
+                "last_poll_at": stats.last_poll_at and stats.last_poll_at + offset,
+                "paused_until": stats.paused_until and stats.paused_until + offset,
+                "stale_tokens": stats.stale_tokens,
+                "pending": stats.pending,
+                "handled": stats.handled,
+                "written_at": time.time(),
+            }
+            path = _status_path(store, account_id)
+            try:
+                await trio.Path(path).write_text(json.dumps(beat))
+            except OSError as exc:
+                log.debug("cannot write %s: %s", path, exc)
+        await trio.sleep(5)
+
+
+async def cmd_send(args: Any) -> int:
+    """``weixin-trio send USER TEXT`` or ``--file PATH`` (with a progress bar)."""
+    if (args.text is None) == (args.file is None):
+        raise CliError("give either TEXT or --file PATH")
+    store = _store(args)
+    accounts = await _accounts(store, [args.account] if args.account else None)
+    if not accounts:
+        raise CliError(f"no accounts in {store.path}; run `weixin-trio login` first")
+    if len(accounts) > 1:
+        raise CliError("several accounts: choose one with --account")
+    account = accounts[0]
+    try:
+        state = await store.load(account.account_id)
+    except StoreError as exc:
+        raise CliError(str(exc)) from None
+    async with open_client(
+        token=account.token,
+        base_url=args.base_url or account.base_url,
+        account_id=account.account_id,
+        context_tokens=state.context_tokens,
+    ) as client:
+        if args.file is not None:
+            if not args.file.is_file():
+                raise CliError(f"no such file: {args.file}")
+            result = await _send_file(client, args.user, args.file)
+        else:
+            result = await client.send_text(args.user, args.text)
+    print(f"sent (client_id {result.client_id}, message_id {result.message_id})")
+    return EXIT_OK
+
+
+async def _send_file(client: Any, user: str, path: Path) -> Any:
+    try:
+        from rich.progress import Progress
+    except ImportError:
+        return await client.send_media(user, path)
+    with Progress() as progress:
+        task = progress.add_task(f"uploading {path.name}", total=None)
+
+        def advance(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        return await client.send_media(user, path, progress=advance)
+
+
+async def cmd_demo(args: Any) -> int:
+    """``weixin-trio demo``."""
+    from ._demo import run_demo
+
+    return await run_demo(args.users, args.messages)
