@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-import logging
 import io
+import logging
 import math
 import os
 import struct
@@ -364,6 +364,7 @@ async def test_cdn_urls_never_reach_the_logs(
     assert params
     assert "HTTP Request" in caplog.text  # httpx did log the requests
     for param in params:
-        assert param and param not in caplog.text
+        assert param
+        assert param not in caplog.text
     assert msg.context_token
     assert msg.context_token not in caplog.text

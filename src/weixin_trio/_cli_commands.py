@@ -20,6 +20,8 @@ from .login import Account, QrCode, login
 from .store import FileStore, StoreError
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from ._monitor_types import Handler
 
 __all__ = ["cmd_accounts", "cmd_demo", "cmd_login", "cmd_run", "cmd_send", "cmd_status"]
@@ -47,13 +49,12 @@ async def _accounts(store: FileStore, wanted: list[str] | None = None) -> list[A
 
 def _print_qr(qr: QrCode) -> None:
     """Draw the QR code in the terminal (segno) and print its URL."""
+    print(f"Scan with WeChat (QR {qr.refresh_number}/3): {qr.qrcode_img_content}", flush=True)
     try:
         import segno
     except ImportError:
-        segno = None
-    print(f"Scan with WeChat (QR {qr.refresh_number}/3): {qr.qrcode_img_content}", flush=True)
-    if segno is not None:
-        segno.make(qr.qrcode_img_content, error="l").terminal(compact=True)
+        return
+    segno.make(qr.qrcode_img_content, error="l").terminal(compact=True)
 
 
 async def _ask_code(wrong: bool) -> str | None:
@@ -66,7 +67,7 @@ async def do_login(
     store: FileStore,
     base_url: str | None,
     *,
-    timeout: float,
+    deadline: float,
     on_qrcode: Any = _print_qr,
     ask_verify_code: Any = _ask_code,
     transport: Any = None,
@@ -85,7 +86,7 @@ async def do_login(
             ask_verify_code=ask_verify_code,
             on_status=lambda status: print(f"status: {status}", flush=True),
             local_tokens=[a.token for a in reversed(known)][:10],
-            deadline=timeout,
+            deadline=deadline,
         )
     if result.account is None:
         return None
@@ -96,7 +97,7 @@ async def do_login(
 async def cmd_login(args: Any) -> int:
     """``weixin-trio login``."""
     store = _store(args)
-    account = await do_login(store, args.base_url, timeout=args.timeout)
+    account = await do_login(store, args.base_url, deadline=args.timeout)
     if account is None:
         print("This WeChat bot is already connected here; nothing to do.")
     else:
@@ -118,9 +119,7 @@ async def cmd_accounts(args: Any) -> int:
     if not accounts:
         print(f"no accounts in {store.path}; run `weixin-trio login`")
         return EXIT_OK
-    rows = [
-        (a.account_id, a.user_id or "-", a.base_url, _date(a.created_at)) for a in accounts
-    ]
+    rows = [(a.account_id, a.user_id or "-", a.base_url, _date(a.created_at)) for a in accounts]
     _table(("account", "owner", "base url", "created"), rows)
     return EXIT_OK
 
@@ -129,7 +128,7 @@ def _date(t: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M", time.localtime(t))
 
 
-def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+def _table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> None:
     try:
         from rich.console import Console
         from rich.table import Table

@@ -277,7 +277,7 @@ class GetUploadUrlReq:
     filesize: int
     aeskey: str = attrs.field(repr=_redacted)
     base_info: BaseInfo
-    no_need_thumb: bool | None = True
+    no_need_thumb: bool = True
     thumb_rawsize: int | None = None
     thumb_rawfilemd5: str | None = None
     thumb_filesize: int | None = None
