@@ -355,6 +355,7 @@ async def test_cdn_urls_never_reach_the_logs(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="httpx")  # the CLI tests may have raised it
     fake_ilink.cdn_full_urls = True
     fake_ilink.inject_file(USER, b"secret document", "a.txt")
     msg = await grab_one(fake_ilink, ilink_client)

@@ -12,6 +12,7 @@ import hashlib
 import itertools
 import logging
 import math
+import re
 import secrets
 import time
 from typing import TYPE_CHECKING, Any, Final, TypeVar, final
@@ -74,6 +75,8 @@ EP_NOTIFYSTART: Final = "ilink/bot/msg/notifystart"
 EP_NOTIFYSTOP: Final = "ilink/bot/msg/notifystop"
 EP_GET_BOT_QRCODE: Final = "ilink/bot/get_bot_qrcode"
 EP_GET_QRCODE_STATUS: Final = "ilink/bot/get_qrcode_status"
+
+_DECIMAL_RE: Final = re.compile(r"-?[0-9]+")
 
 #: Server hold of a long poll when it gives no hint (PROTOCOL §4.2).
 DEFAULT_LONG_POLL_MS: Final = 35_000
@@ -803,7 +806,8 @@ def _as_code(endpoint: str, obj: Mapping[str, Any], key: str) -> int | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int):
-        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        # ASCII digits only: str.isdigit() also accepts "²" and "--5", which int() rejects.
+        if isinstance(value, str) and _DECIMAL_RE.fullmatch(value.strip()):
             return int(value)
         raise ProtocolError(
             f"{endpoint}: {key} is a {type(value).__name__}, not an integer",

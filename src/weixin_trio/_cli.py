@@ -48,16 +48,18 @@ def default_state_dir() -> Path:
 
 
 def _parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
-    common.add_argument(
-        "--state-dir", type=Path, default=None, help="where accounts and journals live"
-    )
-    common.add_argument("--base-url", default=None, help="iLink API base URL")
+    # Options valid before and after the command. SUPPRESS keeps a subcommand's
+    # defaults from overwriting what was given before it (an argparse pitfall).
+    common = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
+    common.add_argument("-v", "--verbose", action="count", help="more logging")
+    common.add_argument("--state-dir", type=Path, help="where accounts and journals live")
+    common.add_argument("--base-url", help="iLink API base URL")
+    common.add_argument("--cdn-base-url", help="CDN base URL for media")
     parser = argparse.ArgumentParser(
         prog="weixin-trio", description="WeChat iLink bots with trio.", parents=[common]
     )
     parser.add_argument("--version", action="version", version=f"weixin-trio {__version__}")
+    parser.set_defaults(verbose=0, state_dir=None, base_url=None, cdn_base_url=None)
     sub = parser.add_subparsers(dest="command", required=True)
 
     login = sub.add_parser("login", parents=[common], help="log in a bot account by QR code")
@@ -96,7 +98,11 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code (also used as the console script)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = _parser().parse_args(argv)
+    # -v counts wherever it is given (before or after the command name)
+    args.verbose = sum(a.count("v") for a in argv if a.startswith("-v") and set(a[1:]) == {"v"})
+    args.verbose += argv.count("--verbose")
     logging.basicConfig(
         level=logging.WARNING - 10 * min(args.verbose, 2),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

@@ -129,10 +129,13 @@ def _date(t: float) -> str:
 
 
 def _table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> None:
+    """A rich table on a terminal; tab-separated lines otherwise (for scripts)."""
     try:
         from rich.console import Console
         from rich.table import Table
     except ImportError:
+        Console = Table = None  # type: ignore[assignment,misc]
+    if Console is None or Table is None or not sys.stdout.isatty():
         print("\t".join(header))
         for row in rows:
             print("\t".join(row))
@@ -212,7 +215,10 @@ async def cmd_run(args: Any) -> int:
     accounts = await _accounts(store, args.account or None)
     if not accounts:
         raise CliError(f"no accounts in {store.path}; run `weixin-trio login` first")
-    return await run_accounts(store, accounts, handler, max_concurrency=args.max_concurrency)
+    options = {"cdn_base_url": args.cdn_base_url} if args.cdn_base_url else None
+    return await run_accounts(
+        store, accounts, handler, max_concurrency=args.max_concurrency, client_options=options
+    )
 
 
 async def run_accounts(
@@ -289,11 +295,15 @@ async def cmd_send(args: Any) -> int:
         state = await store.load(account.account_id)
     except StoreError as exc:
         raise CliError(str(exc)) from None
+    options: dict[str, Any] = {}
+    if args.cdn_base_url:
+        options["cdn_base_url"] = args.cdn_base_url
     async with open_client(
         token=account.token,
         base_url=args.base_url or account.base_url,
         account_id=account.account_id,
         context_tokens=state.context_tokens,
+        **options,
     ) as client:
         if args.file is not None:
             if not args.file.is_file():

@@ -14,6 +14,9 @@ from ._api import DEFAULT_BASE_URL, DEFAULT_CDN_BASE_URL, ILinkClient
 from ._context_tokens import ContextTokens
 from ._headers import sanitize_bot_agent
 from ._outbox import Outbox
+
+if TYPE_CHECKING:
+    from ._multi import AccountLike
 from ._pacing import Pacing, SendGovernor
 from ._redact import install_httpx_log_redaction
 from ._send_window import SendWindowPolicy, SendWindows
@@ -64,6 +67,7 @@ async def open_client(
     markdown: bool = True,
     text_limit: int = 4000,
     cdn_hosts: Collection[str] | None = None,
+    account: AccountLike | None = None,
 ) -> AsyncIterator[ILinkClient]:
     """Open a client for one bot account.
 
@@ -93,6 +97,8 @@ async def open_client(
             by default); ``None`` switches the check off.
         markdown: Filter outbound text through :func:`weixin_trio.markdown.filter_markdown`.
         text_limit: Longest text message; longer texts are split.
+        account: A stored account (e.g. :class:`weixin_trio.login.Account`): its token,
+            base URL and id are used unless given explicitly.
         cdn_hosts: Hosts media may be fetched from or uploaded to. Default: the host
             of ``cdn_base_url`` and the WeChat CDN; server-supplied full URLs pointing
             anywhere else are refused.
@@ -104,6 +110,11 @@ async def open_client(
         Leaving the block closes the HTTP clients this function created; in-flight
         sends are aborted.
     """
+    if account is not None:
+        token = token or account.token
+        if base_url == DEFAULT_BASE_URL:
+            base_url = account.base_url
+        account_id = account_id or account.account_id
     injected = http_client is not None
     async with AsyncExitStack() as stack:
         if http_client is None:

@@ -1,8 +1,9 @@
-"""``weixin-trio demo``: an echo bot against an embedded fake server, over real HTTP.
+"""``weixin-trio demo``: the echo bot against an embedded fake server, over real HTTP.
 
-No network and no WeChat account: the fake server listens on loopback, simulated
-users write to the bot, the bot answers through the real client stack, and the
-conversation and the monitor's statistics are printed. Exits 0 by itself.
+No network and no WeChat account: the fake server listens on loopback, the bot logs
+in through the real QR flow (the fake confirms the scan by itself), simulated users
+write to the bot, the bot answers through the real client stack, and the conversation
+and the monitor's statistics are printed. Exits 0 by itself.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from typing import TYPE_CHECKING
 import trio
 
 from ._client import open_client
-from ._monitor import open_monitor
+from ._multi import open_accounts
+from .login import QrCode, login
 from .store import FileStore
 from .testing import FakeILinkServer
 
@@ -32,6 +34,10 @@ async def echo(msg: Message) -> None:
     await msg.reply(f"echo: {msg.text}")
 
 
+def _show_qr(qr: QrCode) -> None:
+    print(f"QR code {qr.refresh_number}/{qr.max_codes} to scan: {qr!r}")
+
+
 async def run_demo(users: int = 3, messages: int = 3) -> int:
     """Run the demo; returns the exit code.
 
@@ -39,42 +45,54 @@ async def run_demo(users: int = 3, messages: int = 3) -> int:
         Stops the monitor and the embedded server.
     """
     fake = FakeILinkServer(hold=2.0)
+    fake.qr.auto_confirm = True  # the simulated user scans and confirms at once
+    fake.cdn_full_urls = True
     rng = random.Random(7)
     names = [f"user{i}@im.wechat" for i in range(users)]
     expected = users * messages
     with tempfile.TemporaryDirectory(prefix="weixin-trio-demo-") as state_dir:
+        store = FileStore(state_dir)
         async with trio.open_nursery() as nursery:
             base_url = await nursery.start(fake.serve)
             print(f"fake iLink server on {base_url}")
-            async with (
-                open_client(
-                    token=fake.token,
-                    base_url=base_url,
-                    account_id=fake.default.bot_id,
-                    pacing=None,
-                ) as client,
-                open_monitor(client, echo, store=FileStore(state_dir)) as monitor,
-            ):
+            async with open_client(base_url=base_url, pacing=None) as qr_client:
+                result = await login(
+                    qr_client,
+                    on_qrcode=_show_qr,
+                    on_status=lambda status: print(f"login status: {status}"),
+                    deadline=60,
+                )
+            account = result.account
+            assert account is not None
+            await store.save_account(account.account_id, account.to_json())
+            print(f"logged in as {account.account_id}; account saved in {state_dir}")
+            options = {"pacing": None, "cdn_base_url": fake.cdn_base_url}
+            async with open_accounts(
+                echo, [account], store=store, client_options=options
+            ) as runner:
                 for round_no in range(messages):
                     for name in names:
                         text = f"{rng.choice(PHRASES)} #{round_no + 1}"
-                        fake.inject_text(name, text)
+                        fake.inject_text(name, text, account=account.token)
                         print(f"  {name:>18} -> bot : {text}")
                     await trio.sleep(0.1)
+                monitor = runner.monitor(account.account_id)
+                assert monitor is not None
                 with trio.fail_after(30):
-                    await fake.wait_for_sent(expected)
+                    await fake.wait_for_sent(expected, account=account.token)
                     await monitor.wait_idle()
                 stats = monitor.statistics()
             nursery.cancel_scope.cancel()
+    sent = fake.sent(account=account.token)
     print()
     print("conversation as WeChat shows it:")
-    for send in fake.sent():
+    for send in sent:
         print(f"  bot -> {send.to_user_id:>18} : {send.text}")
     print()
     print(
         f"statistics: polls={stats.polls} accepted={stats.accepted} handled={stats.handled} "
         f"failed={stats.failed} duplicates={stats.duplicates} pending={stats.pending}"
     )
-    ok = stats.handled == expected and len(fake.sent()) == expected
+    ok = stats.handled == expected and len(sent) == expected
     print("demo finished:", "OK" if ok else "MISMATCH")
     return 0 if ok else 1

@@ -118,6 +118,7 @@ class FakeILinkServer:
         self.faults = FaultPlan(rng=self._rng)
         self.qr = QrRegistry(base_url=base_url)
         self.cdn = FakeCdn()
+        self._default_bound = False
         self.cdn_full_urls = False
         self._message_ids = itertools.count(7_000_000_000_001)
         self._seqs = itertools.count(1)
@@ -176,6 +177,15 @@ class FakeILinkServer:
     def revoke_token(self, token: str | None = None) -> None:
         """Make a token stale: every later request with it answers ``-14``."""
         self.accounts.pop(token or self.token)
+
+    def _account_by_id(self, bot_id: object) -> FakeAccount:
+        """The account with this bot id (or token); the default one for ``None``."""
+        if bot_id is None:
+            return self.default
+        for account in self.accounts.values():
+            if bot_id in (account.bot_id, account.token):
+                return account
+        raise KeyError(bot_id)
 
     def _account(self, account: FakeAccount | str | None) -> FakeAccount:
         if account is None:
@@ -442,14 +452,24 @@ class FakeILinkServer:
             session.set_status("scaned_but_redirect" if redirect_host else "scaned")
 
     def confirm_qr(self, qrcode: str | None = None, *, owner_id: str | None = None) -> FakeAccount:
-        """The user confirms on the phone: a new account (or ``binded_redirect``)."""
+        """The user confirms on the phone: an account (or ``binded_redirect``).
+
+        The first login binds the default account (so ``fake-server`` + ``login`` +
+        ``/_fake/inject`` work together); later logins create new accounts.
+        """
         session = self.qr.latest(qrcode)
         for token in session.local_tokens:
             known = self.accounts.get(token)
             if known is not None and (owner_id is None or known.owner_id == owner_id):
                 session.set_status("binded_redirect")
                 return known
-        account = self.add_account(owner_id=owner_id or f"{secrets.token_hex(6)}@im.wechat")
+        if not self._default_bound and self.default.token in self.accounts:
+            self._default_bound = True
+            account = self.default
+            if owner_id is not None:
+                account.owner_id = owner_id
+        else:
+            account = self.add_account(owner_id=owner_id or f"{secrets.token_hex(6)}@im.wechat")
         session.result = {
             "bot_token": account.token,
             "ilink_bot_id": account.bot_id,
@@ -749,9 +769,11 @@ class FakeILinkServer:
             self.qr.submit_code(session, code)
         session.polls += 1
         self.qr.check_expiry(session)
-        if self.qr.auto_confirm and session.status == "wait":
-            session.set_status("scaned" if session.polls == 1 else "wait")
-            if session.polls > 1:
+        if self.qr.auto_confirm and session.status in ("wait", "scaned"):
+            # The simulated user scans at the first poll and confirms at the second.
+            if session.polls == 1:
+                session.set_status("scaned")
+            else:
                 self.confirm_qr(session.qrcode)
         elif session.status in ("wait", "scaned") and not code:
             await self.qr.wait_for_change(session)
@@ -764,10 +786,14 @@ class FakeILinkServer:
             try:
                 body = json.loads(request.body)
                 batch = body if isinstance(body, list) else [body]
-                pairs = [(str(b["user"]), str(b["text"])) for b in batch]
-            except (ValueError, KeyError, TypeError):
+                triples = [(str(b["user"]), str(b["text"]), b.get("account")) for b in batch]
+                accounts = [self._account_by_id(a) for _, _, a in triples]
+            except (ValueError, KeyError, TypeError, AttributeError):
                 return _json({"errmsg": 'expected {"user": ..., "text": ...}'}, status=400)
-            ids = [self.inject_text(user, text) for user, text in pairs]
+            ids = [
+                self.inject_text(user, text, account=acct)
+                for (user, text, _), acct in zip(triples, accounts, strict=True)
+            ]
             if isinstance(body, list):
                 return _json([{"message_id": mid} for mid in ids])
             return _json({"message_id": ids[0]})

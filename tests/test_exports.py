@@ -1,0 +1,206 @@
+"""The public surface: ``__all__`` hygiene, module paths, stable names, lazy imports."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import re
+import subprocess
+import sys
+import types
+from typing import Any
+
+import pytest
+
+import weixin_trio
+import weixin_trio.testing
+
+PUBLIC_MODULES = [
+    "weixin_trio",
+    "weixin_trio.testing",
+    "weixin_trio.store",
+    "weixin_trio.markdown",
+    "weixin_trio.text",
+    "weixin_trio.crypto",
+    "weixin_trio.cdn",
+    "weixin_trio.media",
+]
+
+#: DESIGN §3: names outside checks and examples rely on.
+STABLE_NAMES = [
+    "open_client",
+    "open_monitor",
+    "run_monitor",
+    "Message",
+    "FileStore",
+    "MemoryStore",
+    "Backoff",
+    "WeixinError",
+    "ApiError",
+    "StaleTokenError",
+    "RateLimitedError",
+    "SendWindowClosedError",
+    "TransportError",
+    "ProtocolError",
+    "CdnError",
+    "MonitorCrashed",
+]
+
+
+def isort_style_key(name: str) -> tuple[int, list[Any]]:
+    """The order ruff's RUF022 enforces (the project lints ``__all__`` with it).
+
+    SCREAMING_SNAKE_CASE first, then CamelCase, then everything else; within a group a
+    natural sort (digit runs compare as numbers), case-sensitive.
+    """
+    if len(name) > 1 and name.isupper():
+        group = 0
+    elif name[:1].isupper():
+        group = 1
+    else:
+        group = 2
+    parts = [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", name) if p]
+    return group, parts
+
+
+def _all_of(module_name: str) -> list[str] | None:
+    module = importlib.import_module(module_name)
+    names = getattr(module, "__all__", None)
+    return None if names is None else list(names)
+
+
+def test_isort_style_key() -> None:
+    names = ["open_client", "Backoff", "DEFAULT_10", "ApiError", "__version__", "DEFAULT_2"]
+    assert sorted(names, key=isort_style_key) == [
+        "DEFAULT_2",
+        "DEFAULT_10",
+        "ApiError",
+        "Backoff",
+        "__version__",
+        "open_client",
+    ]
+
+
+@pytest.mark.parametrize("module_name", PUBLIC_MODULES)
+def test_dunder_all_is_sorted_unique_and_resolvable(module_name: str) -> None:
+    names = _all_of(module_name)
+    if names is None:
+        assert module_name not in ("weixin_trio", "weixin_trio.testing", "weixin_trio.store")
+        return
+    assert names, module_name
+    assert len(names) == len(set(names)), [n for n in names if names.count(n) > 1]
+    assert all(isinstance(n, str) for n in names)
+    # Ordered as ruff (RUF022) keeps it: constants, classes, functions; each group in
+    # case-sensitive order, so plain ``sorted()`` holds inside every group.
+    assert names == sorted(names, key=isort_style_key)
+    for group in range(3):
+        members = [n for n in names if isort_style_key(n)[0] == group]
+        assert members == sorted(members)
+    module = importlib.import_module(module_name)
+    missing = [n for n in names if not hasattr(module, n)]
+    assert missing == []
+
+
+@pytest.mark.parametrize("module_name", PUBLIC_MODULES)
+def test_public_names_are_all_exported(module_name: str) -> None:
+    names = _all_of(module_name)
+    if names is None:
+        return
+    module = importlib.import_module(module_name)
+    public = {
+        name
+        for name, obj in vars(module).items()
+        if not name.startswith("_")
+        and not isinstance(obj, types.ModuleType)
+        and not (module_name != "weixin_trio" and getattr(obj, "__module__", None) == "typing")
+        and name not in ("annotations",)
+    }
+    if module_name == "weixin_trio":
+        assert public - set(names) == set()
+    else:
+        # Submodules may hold private helpers imported for their own use; what they
+        # define themselves and do not export must start with "_".
+        own = {
+            name
+            for name in public
+            if getattr(vars(module)[name], "__module__", module_name) == module_name
+            and (inspect.isclass(vars(module)[name]) or inspect.isfunction(vars(module)[name]))
+        }
+        assert own - set(names) == set()
+
+
+def test_public_objects_report_the_package_module() -> None:
+    leaks = {}
+    for name in weixin_trio.__all__:
+        obj = getattr(weixin_trio, name)
+        if inspect.isclass(obj) or inspect.isfunction(obj):
+            if obj.__module__ != "weixin_trio":
+                leaks[name] = obj.__module__
+        else:
+            assert isinstance(obj, str), (name, obj)  # constants and __version__ only
+    assert leaks == {}
+
+
+def test_version_is_a_string() -> None:
+    assert re.fullmatch(r"\d+\.\d+\.\d+([.+-].*)?", weixin_trio.__version__)
+
+
+@pytest.mark.parametrize("cls", [weixin_trio.ILinkClient, weixin_trio.Monitor])
+def test_handles_have_no_public_constructor(cls: type[Any]) -> None:
+    with pytest.raises(TypeError, match="no public constructor"):
+        cls()
+    with pytest.raises(TypeError, match="no public constructor"):
+        cls(token="t", base_url="https://x.invalid")
+
+
+@pytest.mark.parametrize("name", STABLE_NAMES)
+def test_stable_names_exist(name: str) -> None:
+    assert name in weixin_trio.__all__
+    obj = getattr(weixin_trio, name)
+    assert inspect.isclass(obj) or inspect.isfunction(obj)
+
+
+def test_error_tree() -> None:
+    wx = weixin_trio
+    for name in STABLE_NAMES:
+        obj = getattr(wx, name)
+        if name.endswith(("Error", "Crashed")):
+            assert issubclass(obj, wx.WeixinError), name
+    for sub in (wx.StaleTokenError, wx.RateLimitedError):
+        assert issubclass(sub, wx.ApiError)
+    assert issubclass(wx.WeixinError, Exception)
+    assert not issubclass(wx.WeixinError, BaseExceptionGroup)
+
+
+def test_testing_kit_names() -> None:
+    assert "FakeILinkServer" in weixin_trio.testing.__all__
+    assert inspect.isclass(weixin_trio.testing.FakeILinkServer)
+    plugin = importlib.import_module("weixin_trio.testing.pytest_plugin")
+    assert callable(plugin.fake_ilink)
+    assert callable(plugin.ilink_client)
+
+
+def test_import_does_not_load_optional_heavy_modules() -> None:
+    code = (
+        "import sys, weixin_trio\n"
+        "print(' '.join(m for m in ('cryptography', 'rich', 'segno')"
+        " if m in sys.modules or any(k.startswith(m + '.') for k in sys.modules)))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert proc.stdout.strip() == ""
+    assert proc.stderr == ""
+
+
+def test_import_check_can_see_a_loaded_module() -> None:
+    """The subprocess probe above works: importing ``cryptography`` shows up."""
+    code = (
+        "import sys, weixin_trio.crypto as c\n"
+        "c.encrypt_aes_ecb(bytes(16), bytes(16))\n"
+        "print('cryptography' in sys.modules)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert proc.stdout.strip() == "True"
