@@ -335,8 +335,9 @@ async def download_media(
                 )
             if "text/html" in response.headers.get("content-type", ""):
                 raise CdnError("CDN answered HTML instead of the media", status_code=200)
-            length = response.headers.get("content-length")
-            if length and length.isdigit() and int(length) > max_bytes + 16:
+            header = response.headers.get("content-length", "")
+            length = int(header) if header.isascii() and header.isdigit() else 0
+            if length > max_bytes + 16:
                 raise CdnError(f"media of {length} bytes exceeds the {max_bytes}-byte cap")
             received = 0
             async for chunk in response.aiter_raw(CHUNK):
@@ -345,7 +346,7 @@ async def download_media(
                     raise CdnError(f"media exceeds the {max_bytes}-byte cap")
                 await sink.write(decryptor.update(chunk) if decryptor else chunk)
                 if progress is not None:
-                    progress(received, int(length) if length and length.isdigit() else 0)
+                    progress(received, length)
             if decryptor is not None:
                 await sink.write(decryptor.finalize())
         if expected_size is not None and sink.size != expected_size:

@@ -20,6 +20,7 @@ On output both omit ``None`` (the wire never carries ``null``) and write ``extra
 from __future__ import annotations
 
 import json
+import re
 import types
 import typing
 from collections.abc import Callable, Mapping
@@ -35,6 +36,8 @@ from ._types import MessageItem
 __all__ = ["dumps", "make_converter", "structure", "unstructure"]
 
 T = TypeVar("T")
+# ASCII digits only: str.isdigit() also accepts "²", which int() rejects.
+_DECIMAL = re.compile(r"-?[0-9]+")
 
 
 def _enum_of_union(tp: Any) -> type[WireIntEnum] | None:
@@ -80,7 +83,7 @@ def _make_scalar_hooks(strict: bool) -> dict[type, Callable[[Any, Any], Any]]:
         if not strict:
             if isinstance(value, float) and value.is_integer():
                 return int(value)
-            if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+            if isinstance(value, str) and _DECIMAL.fullmatch(value.strip()):
                 return int(value.strip())
         raise TypeError(f"expected an integer, got {type(value).__name__}")
 
