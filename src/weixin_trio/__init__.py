@@ -37,6 +37,10 @@ from ._monitor_types import (
     StaleTokenInfo as StaleTokenInfo,
     should_process as should_process,
 )
+from ._multi import AccountRunner as AccountRunner, open_accounts as open_accounts
+from ._pacing import Pacing as Pacing
+from ._runs import Run as Run
+from ._send_window import SendWindow as SendWindow, SendWindowPolicy as SendWindowPolicy
 from ._version import __version__ as __version__
 from .store import (
     DeadLetter as DeadLetter,
@@ -49,6 +53,7 @@ from .store import (
 __all__ = [
     "DEFAULT_BASE_URL",
     "DEFAULT_CDN_BASE_URL",
+    "AccountRunner",
     "ApiError",
     "Backoff",
     "CdnError",
@@ -63,11 +68,15 @@ __all__ = [
     "MonitorCrashed",
     "MonitorStatistics",
     "NoContextTokenError",
+    "Pacing",
     "ProtocolError",
     "Quote",
     "RateLimitedError",
+    "Run",
     "SendResult",
+    "SendWindow",
     "SendWindowClosedError",
+    "SendWindowPolicy",
     "StaleTokenError",
     "StaleTokenInfo",
     "Store",
@@ -75,6 +84,7 @@ __all__ = [
     "TransportError",
     "WeixinError",
     "__version__",
+    "open_accounts",
     "open_client",
     "open_monitor",
     "run_monitor",
