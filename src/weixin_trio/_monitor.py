@@ -37,6 +37,7 @@ from ._monitor_types import (
     ErrorHook,
     Handler,
     MalformedMessageError,
+    MonitorCounters,
     MonitorStatistics,
     StaleTokenHook,
     StaleTokenInfo,
@@ -69,27 +70,6 @@ class _Work:
     message: Message
     interrupted: bool = False
     scope: trio.CancelScope | None = None
-
-
-@attrs.define
-class _Counters:
-    polls: int = 0
-    batches: int = 0
-    accepted: int = 0
-    redelivered: int = 0
-    duplicates: int = 0
-    filtered: int = 0
-    malformed: int = 0
-    handled: int = 0
-    failed: int = 0
-    dead_lettered: int = 0
-    interrupted: int = 0
-    timed_out: int = 0
-    poll_failures: int = 0
-    stale_tokens: int = 0
-    last_poll_at: float | None = None
-    last_message_at: float | None = None
-    cursor_updated_at: float | None = None
 
 
 @final
@@ -140,7 +120,7 @@ class Monitor(metaclass=NoPublicConstructor):
         self._retry_backoff = retry_backoff
         self._notify = notify
         self._nursery: trio.Nursery | None = None
-        self._counters = _Counters()
+        self._counters = MonitorCounters()
         self._cursor = ""
         self._hint_ms = self._client.long_poll_hint_ms
         self._seen: set[int] = set()

@@ -20,6 +20,7 @@ __all__ = [
     "ErrorHook",
     "Handler",
     "MalformedMessageError",
+    "MonitorCounters",
     "MonitorStatistics",
     "StaleTokenHook",
     "StaleTokenInfo",
@@ -62,8 +63,31 @@ class StaleTokenInfo:
     paused_until: float | None
 
 
+@attrs.define
+class MonitorCounters:
+    """The monitor's running counters (mutable; :class:`MonitorStatistics` snapshots them)."""
+
+    polls: int = 0
+    batches: int = 0
+    accepted: int = 0
+    redelivered: int = 0
+    duplicates: int = 0
+    filtered: int = 0
+    malformed: int = 0
+    handled: int = 0
+    failed: int = 0
+    dead_lettered: int = 0
+    interrupted: int = 0
+    timed_out: int = 0
+    poll_failures: int = 0
+    stale_tokens: int = 0
+    last_poll_at: float | None = None
+    last_message_at: float | None = None
+    cursor_updated_at: float | None = None
+
+
 @attrs.frozen
-class MonitorStatistics:
+class MonitorStatistics(MonitorCounters):
     """A snapshot of a monitor's counters (times are ``trio.current_time()`` values).
 
     Attributes:
@@ -91,28 +115,11 @@ class MonitorStatistics:
         cursor_updated_at: When the cursor last moved.
     """
 
-    polls: int = 0
-    batches: int = 0
-    accepted: int = 0
-    redelivered: int = 0
-    duplicates: int = 0
-    filtered: int = 0
-    malformed: int = 0
-    handled: int = 0
-    failed: int = 0
-    dead_lettered: int = 0
-    interrupted: int = 0
-    timed_out: int = 0
     in_flight: int = 0
     pending: int = 0
     lanes: int = 0
-    poll_failures: int = 0
     consecutive_failures: int = 0
-    stale_tokens: int = 0
     paused_until: float | None = None
-    last_poll_at: float | None = None
-    last_message_at: float | None = None
-    cursor_updated_at: float | None = None
 
 
 def should_process(msg: w.WeixinMessage) -> bool:
