@@ -364,3 +364,39 @@ async def test_hang_everywhere_is_bounded_by_the_callers_scope(
     with trio.move_on_after(15):
         await ilink_client.send_text(USER, "x", context_token="c")
     assert trio.current_time() == pytest.approx(15.0)
+
+
+async def test_token_echoed_in_plain_text_is_scrubbed(
+    fake_ilink: FakeILinkServer, ilink_client: wx.ILinkClient, autojump_clock: trio.abc.Clock
+) -> None:
+    echo = f"invalid session for {fake_ilink.token}"
+    fake_ilink.inject_fault("notifystart", Fault.api_error(ret=-1, errmsg=echo))
+    with pytest.raises(wx.ApiError) as info:
+        await ilink_client.notify_start()
+    assert fake_ilink.token not in str(info.value)
+    assert "<redacted>" in str(info.value)
+    fake_ilink.inject_fault("notifystart", Fault.http_status(500, echo.encode()))
+    with pytest.raises(wx.ApiError) as info:
+        await ilink_client.notify_start()
+    assert fake_ilink.token not in str(info.value)
+
+
+async def test_a_hung_send_fails_after_the_deadline_and_frees_its_sender(
+    fake_ilink: FakeILinkServer, ilink_client: wx.ILinkClient, autojump_clock: trio.abc.Clock
+) -> None:
+    fake_ilink.inject_fault("sendmessage", Fault.hang(), times=4)
+    errors: list[Exception] = []
+
+    async def send() -> None:
+        try:
+            await ilink_client.send_text(USER, "x", context_token="c")
+        except wx.TransportError as exc:
+            errors.append(exc)
+
+    async with trio.open_nursery() as nursery:
+        for _ in range(4):  # every sender task gets a hung request
+            nursery.start_soon(send)
+    assert len(errors) == 4
+    assert "no answer within 60 s" in str(errors[0])
+    assert trio.current_time() == pytest.approx(60.0)
+    assert (await ilink_client.send_text(USER, "after", context_token="c")).confirmed

@@ -249,13 +249,26 @@ class ILinkClient(metaclass=NoPublicConstructor):
         status = response.status_code
         if not 200 <= status < 300:
             text = raw.decode("utf-8", "replace")
-            log.debug("%s: HTTP %d body=%s", endpoint, status, redact_body(text))
-            raise ApiError(endpoint=endpoint, status_code=status, errmsg=redact_body(text))
+            text = self._scrub(redact_body(text))
+            log.debug("%s: HTTP %d body=%s", endpoint, status, text)
+            raise ApiError(endpoint=endpoint, status_code=status, errmsg=text)
         obj = w.loads_object(raw, endpoint=endpoint, allow_empty=allow_empty)
-        _check_status(endpoint, obj, require_ret_zero=require_ret_zero)
+        try:
+            _check_status(endpoint, obj, require_ret_zero=require_ret_zero)
+        except ApiError as exc:
+            if exc.errmsg:
+                exc.errmsg = self._scrub(exc.errmsg)
+                exc.args = (exc._describe(),)
+            raise
         if resp_cls is w.GetUpdatesResp:
             return w.parse_updates(obj, endpoint=endpoint), obj  # type: ignore[return-value]
         return w.structure_or_raise(obj, resp_cls, endpoint=endpoint), obj
+
+    def _scrub(self, text: str) -> str:
+        """Hide this client's own token if a server echoes it in plain text."""
+        if self._token and self._token in text:
+            return text.replace(self._token, "<redacted>")
+        return text
 
     def _long_poll_timeout(self) -> httpx.Timeout:
         # Safety net only: the real deadline is the caller's trio scope. It must exceed

@@ -22,7 +22,10 @@ if TYPE_CHECKING:
 
     from ._pacing import SendGovernor
 
-__all__ = ["Outbox"]
+__all__ = ["SEND_DEADLINE", "Outbox"]
+
+#: A send without an answer after this long fails (the sender task moves on).
+SEND_DEADLINE = 60.0
 
 
 @attrs.define(eq=False)
@@ -78,7 +81,13 @@ class Outbox:
             try:
                 if self.governor is not None:
                     await self.governor.acquire()
-                job.result = await self._send(job.msg)
+                with trio.fail_after(SEND_DEADLINE):
+                    job.result = await self._send(job.msg)
+            except trio.TooSlowError:
+                job.error = TransportError(
+                    f"sendmessage: no answer within {SEND_DEADLINE:g} s",
+                    endpoint="ilink/bot/sendmessage",
+                )
             except RateLimitedError as exc:
                 if self.governor is not None:
                     self.governor.throttled()
