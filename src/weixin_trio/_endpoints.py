@@ -1,0 +1,457 @@
+"""The endpoint layer of ``ILinkClient``: one async method per endpoint, one error choke point.
+
+Every request goes through :meth:`ILinkClient._call`, which builds headers, encodes the
+body, performs the request and translates every failure into the tree of
+``weixin_trio._errors``. Nothing here has a ``timeout=`` argument: callers scope with
+trio (``trio.move_on_after``); the httpx timeouts are only a safety net.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+from typing import TYPE_CHECKING, Any, Final, TypeVar
+
+import attrs
+import httpx
+import trio
+
+from . import _wire as w
+from ._config_cache import ConfigCache
+from ._errors import (
+    RATE_LIMITED,
+    STALE_TOKEN,
+    ApiError,
+    NoContextTokenError,
+    ProtocolError,
+    RateLimitedError,
+    StaleTokenError,
+    TransportError,
+)
+from ._headers import common_headers, join_url, post_headers, quote_component
+from ._redact import redact_body
+from ._sent import SendResult, new_client_id
+from ._util import NoPublicConstructor
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Mapping
+
+    from ._context_tokens import ContextTokens
+    from ._outbox import Outbox
+    from ._pending_outbox import PendingOutbox
+    from ._send_window import SendWindows
+
+__all__ = ["DEFAULT_BASE_URL", "DEFAULT_CDN_BASE_URL", "DEFAULT_LONG_POLL_MS", "Endpoints"]
+
+log = logging.getLogger("weixin_trio.api")
+
+DEFAULT_BASE_URL: Final = "https://ilinkai.weixin.qq.com"
+DEFAULT_CDN_BASE_URL: Final = "https://novac2c.cdn.weixin.qq.com/c2c"
+
+EP_GETUPDATES: Final = "ilink/bot/getupdates"
+EP_SENDMESSAGE: Final = "ilink/bot/sendmessage"
+EP_GETUPLOADURL: Final = "ilink/bot/getuploadurl"
+EP_GETCONFIG: Final = "ilink/bot/getconfig"
+EP_SENDTYPING: Final = "ilink/bot/sendtyping"
+EP_NOTIFYSTART: Final = "ilink/bot/msg/notifystart"
+EP_NOTIFYSTOP: Final = "ilink/bot/msg/notifystop"
+EP_GET_BOT_QRCODE: Final = "ilink/bot/get_bot_qrcode"
+EP_GET_QRCODE_STATUS: Final = "ilink/bot/get_qrcode_status"
+
+_DECIMAL_RE: Final = re.compile(r"-?[0-9]+")
+
+#: Server hold of a long poll when it gives no hint (PROTOCOL §4.2).
+DEFAULT_LONG_POLL_MS: Final = 35_000
+
+T = TypeVar("T")
+
+
+class Endpoints(metaclass=NoPublicConstructor):
+    """The endpoint layer of :class:`~weixin_trio.ILinkClient`: one method per endpoint."""
+
+    def __init__(
+        self,
+        *,
+        token: str | None,
+        base_url: str,
+        cdn_base_url: str,
+        account_id: str,
+        http: httpx.AsyncClient,
+        poll_http: httpx.AsyncClient,
+        app_id: str,
+        version: str,
+        bot_agent: str,
+        route_tag: str | None,
+        context_tokens: ContextTokens,
+        markdown: bool = True,
+        text_limit: int = 4000,
+        send_windows: SendWindows | None = None,
+        cdn_hosts: frozenset[str] = frozenset(),
+    ) -> None:
+        self._token = token
+        self.cdn_hosts = cdn_hosts
+        self.base_url = base_url
+        self.cdn_base_url = cdn_base_url
+        self.account_id = account_id
+        self._http = http
+        self._poll_http = poll_http
+        self._base_info = w.BaseInfo(channel_version=version, bot_agent=bot_agent)
+        self._common = common_headers(app_id=app_id, client_version=version, route_tag=route_tag)
+        self.context_tokens = context_tokens
+        self.long_poll_hint_ms = DEFAULT_LONG_POLL_MS
+        self.config_cache = ConfigCache()
+        self.markdown = markdown
+        self.text_limit = text_limit
+        self.send_windows = send_windows
+        self.pending_outbox: PendingOutbox | None = None
+        self._outbox: Outbox | None = None
+        self._background: trio.Nursery | None = None
+
+    def __repr__(self) -> str:
+        return f"<ILinkClient account={self.account_id!r} base_url={self.base_url!r}>"
+
+    def start_background(
+        self, async_fn: Callable[..., Awaitable[object]], *args: object
+    ) -> trio.CancelScope:
+        """Run ``async_fn(*args)`` in the client's background nursery until cancelled.
+
+        Returns the cancel scope of the task. Outside ``open_client`` nothing runs.
+        """
+        scope = trio.CancelScope()
+        if self._background is None:
+            scope.cancel()
+            return scope
+
+        async def runner() -> None:
+            with scope:
+                await async_fn(*args)
+
+        self._background.start_soon(runner)
+        return scope
+
+    @property
+    def cdn_http(self) -> httpx.AsyncClient:
+        """The HTTP client used for CDN transfers (no iLink headers are sent there)."""
+        return self._http
+
+    @property
+    def base_info(self) -> w.BaseInfo:
+        """The ``base_info`` object sent in every authenticated body."""
+        return self._base_info
+
+    # --- the choke point ----------------------------------------------------------
+
+    async def _call(
+        self,
+        endpoint: str,
+        body: object | None,
+        resp_cls: type[T],
+        *,
+        method: str = "POST",
+        params: Mapping[str, str] | None = None,
+        base_url: str | None = None,
+        authenticated: bool = True,
+        allow_empty: bool = False,
+        require_ret_zero: bool = False,
+        long_poll: bool = False,
+    ) -> tuple[T, dict[str, Any]]:
+        url = join_url(base_url or self.base_url, endpoint)
+        if params:
+            url += "?" + "&".join(f"{k}={quote_component(v)}" for k, v in params.items())
+        http = self._poll_http if long_poll else self._http
+        timeout = self._long_poll_timeout() if long_poll else httpx.USE_CLIENT_DEFAULT
+        try:
+            if method == "POST":
+                headers = post_headers(
+                    token=self._token if authenticated else None, common=self._common
+                )
+                response = await http.post(
+                    url, content=w.dumps(body), headers=headers, timeout=timeout
+                )
+            else:
+                response = await http.get(url, headers=self._common, timeout=timeout)
+            raw = response.content
+        except httpx.HTTPError as exc:
+            # httpx messages can embed the URL; name only the failure class.
+            raise TransportError(f"{endpoint}: {type(exc).__name__}", endpoint=endpoint) from exc
+        status = response.status_code
+        if not 200 <= status < 300:
+            text = raw.decode("utf-8", "replace")
+            text = self._scrub(redact_body(text))
+            log.debug("%s: HTTP %d body=%s", endpoint, status, text)
+            raise ApiError(endpoint=endpoint, status_code=status, errmsg=text)
+        obj = w.loads_object(raw, endpoint=endpoint, allow_empty=allow_empty)
+        try:
+            _check_status(endpoint, obj, require_ret_zero=require_ret_zero)
+        except ApiError as exc:
+            if exc.errmsg:
+                exc.errmsg = self._scrub(exc.errmsg)
+                exc.args = (exc._describe(),)
+            raise
+        if resp_cls is w.GetUpdatesResp:
+            return w.parse_updates(obj, endpoint=endpoint), obj  # type: ignore[return-value]
+        return w.structure_or_raise(obj, resp_cls, endpoint=endpoint), obj
+
+    def _scrub(self, text: str) -> str:
+        """Hide this client's own token if a server echoes it in plain text."""
+        if self._token and self._token in text:
+            return text.replace(self._token, "<redacted>")
+        return text
+
+    def _long_poll_timeout(self) -> httpx.Timeout:
+        # Safety net only: the real deadline is the caller's trio scope. It must exceed
+        # the server's hold, or httpx would abort every idle poll.
+        hold = self.long_poll_hint_ms / 1000
+        return httpx.Timeout(connect=15.0, read=max(hold + 30.0, 60.0), write=15.0, pool=15.0)
+
+    # --- endpoints ----------------------------------------------------------------
+
+    async def get_updates(self, cursor: str = "") -> w.GetUpdatesResp:
+        """Long-poll for new messages (``ilink/bot/getupdates``).
+
+        The server holds the request until a message arrives or its hold (about 35 s,
+        see ``longpolling_timeout_ms``) expires. Scope it with
+        ``trio.move_on_after(hold + margin)``; expiry is simply an empty batch.
+
+        Args:
+            cursor: The ``get_updates_buf`` of the previous successful response; ``""``
+                on the first call.
+
+        Returns:
+            The parsed response. Messages that did not fit the schema are in
+            ``.malformed`` instead of failing the batch.
+
+        Raises:
+            StaleTokenError: ``-14``; log in again.
+            ApiError: Other failures.
+
+        Cancellation:
+            Safe at any point: the request is aborted and nothing is consumed locally.
+            Messages the server already sent in an aborted response are not replayed
+            by the server (its cursor is forward-only).
+        """
+        body = w.GetUpdatesReq(get_updates_buf=cursor, base_info=self._base_info)
+        resp, obj = await self._call(EP_GETUPDATES, body, w.GetUpdatesResp, long_poll=True)
+        hint = resp.longpolling_timeout_ms
+        if hint is not None and hint > 0 and math.isfinite(hint):
+            self.long_poll_hint_ms = hint
+        del obj
+        return resp
+
+    async def send_message(self, msg: w.WeixinMessage) -> SendResult:
+        """Send one message as built (``ilink/bot/sendmessage``).
+
+        An empty body, a body without ``ret`` and ``ret == 0`` all mean success.
+
+        Args:
+            msg: The complete outbound message (``client_id`` included).
+
+        Returns:
+            The ``client_id`` and, when the server assigned one, the ``message_id``.
+
+        Raises:
+            RateLimitedError: ``ret -2``: throttled, the message was not delivered.
+            ApiError: Other failures; the message was not delivered.
+
+        Cancellation:
+            If cancelled while the request is in flight, the message may or may not
+            have been delivered. Resending with the same ``client_id`` is safe: WeChat
+            shows a ``client_id`` once.
+        """
+        if self._outbox is not None:
+            return await self._outbox.submit(msg)
+        return await self._send_now(msg)
+
+    async def _send_now(self, msg: w.WeixinMessage) -> SendResult:
+        body = w.SendMessageReq(msg=msg, base_info=self._base_info)
+        resp, _ = await self._call(EP_SENDMESSAGE, body, w.SendMessageResp, allow_empty=True)
+        return SendResult(client_id=msg.client_id or "", message_id=resp.message_id)
+
+    async def get_upload_url(self, req: w.GetUploadUrlReq) -> w.GetUploadUrlResp:
+        """Ask for CDN upload parameters (``ilink/bot/getuploadurl``).
+
+        Args:
+            req: The request; its ``base_info`` is replaced by the client's.
+
+        Returns:
+            ``upload_param`` and/or ``upload_full_url``.
+
+        Cancellation:
+            Safe: nothing is uploaded yet.
+        """
+        body = attrs.evolve(req, base_info=self._base_info)
+        resp, _ = await self._call(EP_GETUPLOADURL, body, w.GetUploadUrlResp)
+        return resp
+
+    async def get_config(self, user_id: str, context_token: str | None = None) -> w.GetConfigResp:
+        """Fetch the per-user bot config, i.e. the typing ticket (``ilink/bot/getconfig``).
+
+        Args:
+            user_id: The peer user.
+            context_token: The user's latest context token, if known.
+
+        Raises:
+            ApiError: Also when ``ret`` is absent: this endpoint needs ``ret == 0``.
+
+        Cancellation:
+            Safe.
+        """
+        body = w.GetConfigReq(
+            ilink_user_id=user_id,
+            base_info=self._base_info,
+            context_token=context_token or self.context_tokens.get(user_id),
+        )
+        resp, _ = await self._call(EP_GETCONFIG, body, w.GetConfigResp, require_ret_zero=True)
+        return resp
+
+    async def send_typing(
+        self, user_id: str, typing_ticket: str, status: w.TypingStatus | int
+    ) -> None:
+        """Start (``TypingStatus.TYPING``) or cancel the typing indicator.
+
+        Cancellation:
+            Safe; a cancelled start leaves no indicator that outlives its ~5 s expiry.
+        """
+        body = w.SendTypingReq(
+            ilink_user_id=user_id,
+            typing_ticket=typing_ticket,
+            status=status,
+            base_info=self._base_info,
+        )
+        await self._call(EP_SENDTYPING, body, w.StatusResp, allow_empty=True)
+
+    async def notify_start(self) -> None:
+        """Tell the server this account is online (``ilink/bot/msg/notifystart``).
+
+        Cancellation:
+            Safe.
+        """
+        await self._call(EP_NOTIFYSTART, w.NotifyReq(base_info=self._base_info), w.StatusResp)
+
+    async def notify_stop(self) -> None:
+        """Tell the server this account goes offline (``ilink/bot/msg/notifystop``).
+
+        Cancellation:
+            Safe; call it in a shielded scope with a short deadline during shutdown.
+        """
+        await self._call(EP_NOTIFYSTOP, w.NotifyReq(base_info=self._base_info), w.StatusResp)
+
+    async def get_bot_qrcode(
+        self,
+        local_tokens: tuple[str, ...] = (),
+        *,
+        bot_type: str = "3",
+        base_url: str | None = None,
+    ) -> w.GetBotQrcodeResp:
+        """Start a QR login (``ilink/bot/get_bot_qrcode``, unauthenticated POST).
+
+        Args:
+            local_tokens: Up to 10 bot tokens this client already holds, newest first,
+                so the server can answer ``binded_redirect`` instead of a new binding.
+            bot_type: Query parameter, ``"3"`` for bots.
+            base_url: The QR host; defaults to the client's base URL.
+
+        Cancellation:
+            Safe.
+        """
+        body = w.GetBotQrcodeReq(local_token_list=tuple(local_tokens[:10]))
+        resp, _ = await self._call(
+            EP_GET_BOT_QRCODE,
+            body,
+            w.GetBotQrcodeResp,
+            params={"bot_type": bot_type},
+            base_url=base_url,
+            authenticated=False,
+        )
+        return resp
+
+    async def get_qrcode_status(
+        self, qrcode: str, *, verify_code: str | None = None, base_url: str | None = None
+    ) -> w.QrcodeStatusResp:
+        """Poll a QR login (``ilink/bot/get_qrcode_status``, GET, long poll).
+
+        Cancellation:
+            Safe: polling is idempotent.
+        """
+        params = {"qrcode": qrcode}
+        if verify_code:
+            params["verify_code"] = verify_code
+        resp, _ = await self._call(
+            EP_GET_QRCODE_STATUS,
+            None,
+            w.QrcodeStatusResp,
+            method="GET",
+            params=params,
+            base_url=base_url,
+            authenticated=False,
+            long_poll=True,
+        )
+        return resp
+
+    # --- high-level sends ---------------------------------------------------------
+
+    def resolve_context_token(self, to: str, context_token: str | None) -> str:
+        """The context token for a send to ``to``: the given one, else the stored one.
+
+        Raises:
+            NoContextTokenError: None is known for ``to``.
+        """
+        token = context_token or self.context_tokens.get(to)
+        if not token:
+            raise NoContextTokenError(to)
+        return token
+
+    def build_message(
+        self,
+        to: str,
+        items: tuple[w.MessageItem, ...],
+        *,
+        context_token: str | None,
+        client_id: str | None = None,
+        run_id: str | None = None,
+    ) -> w.WeixinMessage:
+        """An outbound message exactly as the references build it (PROTOCOL §5.1)."""
+        return w.WeixinMessage(
+            from_user_id="",
+            to_user_id=to,
+            client_id=client_id or new_client_id(),
+            message_type=w.MessageType.BOT,
+            message_state=w.MessageState.FINISH,
+            item_list=items,
+            context_token=context_token,
+            run_id=run_id,
+        )
+
+
+def _as_code(endpoint: str, obj: Mapping[str, Any], key: str) -> int | None:
+    value = obj.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        # ASCII digits only: str.isdigit() also accepts "²" and "--5", which int() rejects.
+        if isinstance(value, str) and _DECIMAL_RE.fullmatch(value.strip()):
+            return int(value)
+        raise ProtocolError(
+            f"{endpoint}: {key} is a {type(value).__name__}, not an integer",
+            endpoint=endpoint,
+            field=f"$.{key}",
+        )
+    return value
+
+
+def _check_status(endpoint: str, obj: Mapping[str, Any], *, require_ret_zero: bool) -> None:
+    """Raise the right :class:`ApiError` for a failed body (PROTOCOL §2.1)."""
+    ret = _as_code(endpoint, obj, "ret")
+    errcode = _as_code(endpoint, obj, "errcode")
+    failed = bool(ret) or bool(errcode) or (require_ret_zero and ret != 0)
+    if not failed:
+        return
+    errmsg = obj.get("errmsg")
+    text = None if errmsg is None else redact_body(str(errmsg))
+    cls: type[ApiError] = ApiError
+    if STALE_TOKEN in (ret, errcode):
+        cls = StaleTokenError
+    elif RATE_LIMITED in (ret, errcode):
+        cls = RateLimitedError
+    raise cls(endpoint=endpoint, ret=ret, errcode=errcode, errmsg=text)
