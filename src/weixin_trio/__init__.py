@@ -30,7 +30,7 @@ from ._errors import (
 )
 from ._inbound import MediaRef as MediaRef, Quote as Quote
 from ._messages import Message as Message
-from ._monitor import Monitor as Monitor, open_monitor as open_monitor, run_monitor as run_monitor
+from ._monitor import Monitor as Monitor
 from ._monitor_types import (
     MalformedMessageError as MalformedMessageError,
     MonitorStatistics as MonitorStatistics,
@@ -38,6 +38,7 @@ from ._monitor_types import (
     should_process as should_process,
 )
 from ._multi import AccountRunner as AccountRunner, open_accounts as open_accounts
+from ._open_monitor import open_monitor as open_monitor, run_monitor as run_monitor
 from ._pacing import Pacing as Pacing
 from ._runs import Run as Run
 from ._send_window import SendWindow as SendWindow, SendWindowPolicy as SendWindowPolicy

@@ -16,7 +16,7 @@ import trio
 
 from ._backoff import Backoff
 from ._client import open_client
-from ._monitor import open_monitor
+from ._open_monitor import open_monitor
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterable, Mapping

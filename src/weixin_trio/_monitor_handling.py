@@ -1,0 +1,269 @@
+"""How a monitor runs its handlers: dispatch, retries, timeouts, interrupts, group commit.
+
+A mixin of :class:`~weixin_trio.Monitor` (it shares the monitor's state, declared
+below); split out to keep each module readable.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+import attrs
+import trio
+
+from . import _wire as w
+from ._errors import MonitorCrashed, WeixinError
+from ._messages import Message, ReplyContext
+from ._sent import outbox_client_id
+from .store import DeadLetter, JournalEntry
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+    from ._api import ILinkClient
+    from ._backoff import Backoff
+    from ._lanes import Dispatcher, Lane
+    from ._monitor_types import ErrorHook, Handler, MonitorCounters
+    from ._pending_outbox import PendingOutbox
+    from .store import Store
+
+__all__ = ["HandlingMixin", "Work"]
+
+log = logging.getLogger("weixin_trio.monitor")
+
+
+@attrs.define(eq=False)
+class Work:
+    """One accepted message on its way through a lane."""
+
+    entry: JournalEntry
+    message: Message
+    interrupted: bool = False
+    scope: trio.CancelScope | None = None
+
+
+class HandlingMixin:
+    """Dispatching and handling of accepted messages (part of ``Monitor``)."""
+
+    _client: ILinkClient
+    _handler: Handler
+    _store: Store
+    _account: str
+    _counters: MonitorCounters
+    _max_pending: int
+    _max_attempts: int
+    _handler_timeout: float | None
+    _retry_backoff: Backoff
+    _lane_key: Callable[[Message], str]
+    _control: Callable[[Message], bool] | None
+    _on_error: ErrorHook | None
+    _nursery: trio.Nursery | None
+    _dispatcher: Dispatcher[Work]
+    _outbox: PendingOutbox
+    _protected: set[trio.CancelScope]
+    _stopping: bool
+    _drain_deadline: float
+    _unfinished: int
+    _in_flight: int
+    _capacity: trio.Event
+    _idle: trio.Event
+    _done_ids: list[int]
+    _failures: dict[int, int]
+    _dead: list[DeadLetter]
+    _dirty: trio.Event
+
+    # --- dispatch and handling ------------------------------------------------------------
+
+    def _dispatch(self, entry: JournalEntry, wire: w.WeixinMessage | None = None) -> None:
+        """Queue an accepted entry; ``wire`` is its parsed form when already at hand."""
+        self._counters.accepted += 1
+        self._unfinished += 1
+        self._idle = trio.Event() if self._idle.is_set() else self._idle
+        try:
+            ctx = ReplyContext(self._client)
+            if wire is None:
+                wire = w.structure(entry.raw, w.WeixinMessage)
+            message = Message.from_wire(wire, message_id=entry.message_id, ctx=ctx)
+        except Exception as exc:  # journaled JSON that no longer parses
+            self._counters.malformed += 1
+            self._dead.append(
+                DeadLetter(entry.message_id, entry.raw, entry.attempts, repr(exc), 0.0)
+            )
+            self._finish(None, done=False)
+            return
+        work = Work(entry, message)
+        if self._control is not None and self._control(message):
+            self._nursery_spawn(work)
+        else:
+            self._dispatcher.submit(self._lane_key(message), work)
+
+    def _nursery_spawn(self, work: Work) -> None:
+        assert self._nursery is not None
+        self._nursery.start_soon(self._run_work, None, work)
+
+    async def _run_work(self, lane: Lane[Work] | None, work: Work) -> None:
+        del lane
+        self._in_flight += 1
+        try:
+            await self._handle_with_retries(work)
+        finally:
+            self._in_flight -= 1
+
+    async def _flush_outbox(self, user_id: str) -> None:
+        """Send texts queued for ``user_id`` while its window was closed, oldest first."""
+        for entry in self._outbox.queued(user_id):
+            try:
+                await self._client.send_text(
+                    user_id, entry.text, client_id=outbox_client_id(entry.entry_id)
+                )
+            except WeixinError as exc:
+                log.warning("%s: queued text for %s stays queued: %s", self._account, user_id, exc)
+                return
+            except ValueError:
+                log.warning("%s: dropping an empty queued text for %s", self._account, user_id)
+            await self._outbox.sent(entry)
+
+    async def _handle_with_retries(self, work: Work) -> None:
+        if self._outbox.queued(work.message.from_user_id):
+            with self._protected_scope():
+                await self._flush_outbox(work.message.from_user_id)
+        attempts = work.entry.attempts
+        while True:
+            outcome = await self._attempt(work)
+            if outcome is None:
+                self._counters.handled += 1
+                self._finish(work, done=True)
+                return
+            if outcome == "interrupted":
+                self._counters.interrupted += 1
+                self._finish(work, done=True)
+                return
+            if outcome == "cut":
+                self._finish(work, done=False)  # stays pending: redelivered at next start
+                return
+            attempts += 1
+            if attempts >= self._max_attempts:
+                self._counters.dead_lettered += 1
+                self._dead.append(
+                    DeadLetter(
+                        work.entry.message_id,
+                        work.entry.raw,
+                        attempts,
+                        repr(outcome),
+                        trio.current_time(),
+                    )
+                )
+                log.error(
+                    "%s: message %d dead-lettered after %d attempts",
+                    self._account,
+                    work.entry.message_id,
+                    attempts,
+                )
+                self._finish(work, done=False)
+                return
+            self._failures[work.entry.message_id] = attempts
+            self._dirty.set()
+            if not await self._protected_sleep(self._retry_backoff.next_delay()):
+                self._finish(work, done=False)
+                return
+
+    async def _attempt(self, work: Work) -> Exception | str | None:
+        """Run the handler once; ``None`` on success, ``"cut"``/``"interrupted"``, or the error."""
+        outcome: Exception | str | None = None
+        with self._protected_scope() as scope:
+            work.scope = scope
+            if self._handler_timeout is not None:
+                scope.deadline = min(scope.deadline, trio.current_time() + self._handler_timeout)
+            try:
+                await self._handler(work.message)
+            except Exception as exc:
+                outcome = exc
+                self._counters.failed += 1
+                log.warning(
+                    "%s: handler failed for message %d: %s: %s",
+                    self._account,
+                    work.entry.message_id,
+                    type(exc).__name__,
+                    exc,
+                )
+                await self._report(work.message, exc)
+        work.scope = None
+        if not scope.cancelled_caught:
+            return outcome
+        if work.interrupted:
+            return "interrupted"
+        if self._stopping and trio.current_time() >= self._drain_deadline:
+            return "cut"
+        self._counters.failed += 1
+        self._counters.timed_out += 1
+        timeout = TimeoutError(f"handler exceeded handler_timeout={self._handler_timeout}s")
+        await self._report(work.message, timeout)
+        return timeout
+
+    @contextmanager
+    def _protected_scope(self) -> Iterator[trio.CancelScope]:
+        """A shielded scope that a stop bounds with the drain deadline."""
+        with trio.CancelScope(shield=True, deadline=self._drain_deadline) as scope:
+            self._protected.add(scope)
+            try:
+                yield scope
+            finally:
+                self._protected.discard(scope)
+
+    async def _protected_sleep(self, seconds: float) -> bool:
+        """Sleep between attempts; ``False`` if a stop cut it short."""
+        with self._protected_scope():
+            await trio.sleep(seconds)
+        return not self._stopping
+
+    async def _report(self, message: Message | None, exc: Exception) -> None:
+        if self._on_error is None:
+            return
+        try:
+            await self._on_error(message, exc)
+        except Exception:
+            log.exception("%s: on_error hook failed", self._account)
+
+    def _finish(self, work: Work | None, *, done: bool) -> None:
+        if work is not None and done:
+            self._done_ids.append(work.entry.message_id)
+            self._failures.pop(work.entry.message_id, None)
+        self._dirty.set()
+        self._unfinished -= 1
+        if self._unfinished <= self._max_pending:
+            self._capacity.set()
+        if self._unfinished == 0:
+            self._idle.set()
+
+    # --- group commit of done marks -----------------------------------------------------
+
+    async def _flush_loop(self) -> None:
+        while True:
+            await self._dirty.wait()
+            self._dirty = trio.Event()
+            try:
+                await self._write_marks()
+            except Exception as exc:
+                raise MonitorCrashed(f"{self._account}: cannot write the journal: {exc}") from exc
+
+    async def _write_marks(self) -> None:
+        """Write buffered done marks, failure counts and dead letters.
+
+        Shielded, so a stop cannot cut a write in half and lose what it took from the
+        buffers; items leave the buffers only after they were written.
+        """
+        with trio.CancelScope(shield=True):
+            done = list(self._done_ids)
+            if done:
+                await self._store.mark_done(self._account, done)
+                del self._done_ids[: len(done)]
+            failures = dict(self._failures)
+            for mid, attempts in failures.items():
+                await self._store.record_failure(self._account, mid, attempts)
+                if self._failures.get(mid) == attempts:
+                    del self._failures[mid]
+            while self._dead:
+                await self._store.dead_letter(self._account, self._dead[0])
+                self._dead.pop(0)
