@@ -1,0 +1,212 @@
+"""Secrets never reach log records, exception messages or reprs.
+
+One full session against the fake (monitor, context tokens, replies, typing, a media
+reply and download, ``-14``, an HTTP 500 echoing the token, QR logins) with every
+logger at DEBUG; then every secret the fake handed out is looked for everywhere.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+from typing import TYPE_CHECKING, Any
+
+import attrs
+import pytest
+import trio
+
+import weixin_trio as wx
+from weixin_trio._client import open_client
+from weixin_trio.crypto import encode_aes_key_for_media
+from weixin_trio.login import login
+from weixin_trio.testing import Fault
+
+from ._helpers import until
+
+if TYPE_CHECKING:
+    from weixin_trio.testing import FakeILinkServer
+    from weixin_trio.testing._fake_model import FakeRequest, FakeResponse
+
+USER = "alice@im.wechat"
+
+
+@attrs.define
+class Session:
+    log_text: str = ""
+    exceptions: list[BaseException] = attrs.field(factory=list)
+    reprs: list[str] = attrs.field(factory=list)
+    secrets: set[str] = attrs.field(factory=set)
+
+
+def collect_secret_values(obj: Any, out: set[str]) -> None:
+    """Values of sensitive keys in a JSON response body."""
+    keys = {"upload_param", "typing_ticket", "bot_token", "qrcode", "encrypt_query_param"}
+    if isinstance(obj, dict):
+        for key, value in obj.items():
+            if key in keys and isinstance(value, str):
+                out.add(value)
+            collect_secret_values(value, out)
+    elif isinstance(obj, list):
+        for value in obj:
+            collect_secret_values(value, out)
+
+
+async def run_session(
+    fake: FakeILinkServer,
+    client: wx.ILinkClient,
+    caplog: pytest.LogCaptureFixture,
+) -> Session:
+    caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="httpx")
+    caplog.set_level(logging.DEBUG, logger="httpcore")
+    session = Session()
+    response_secrets: set[str] = set()
+    original_handle = fake.handle
+
+    async def spy(request: FakeRequest) -> FakeResponse:
+        response = await original_handle(request)
+        if response.body.startswith(b"{"):
+            collect_secret_values(json.loads(response.body), response_secrets)
+        encrypted = response.headers.get("x-encrypted-param")
+        if encrypted:
+            response_secrets.add(encrypted)
+        return response
+
+    fake.handle = spy  # type: ignore[method-assign]
+
+    results: list[wx.SendResult] = []
+    messages: list[wx.Message] = []
+
+    async def handler(msg: wx.Message) -> None:
+        messages.append(msg)
+        if msg.media:
+            data = await msg.download()
+            assert data == b"secret file contents"
+            fake.inject_fault("cdn_download", Fault.http_status(404, body=b"gone"))
+            try:
+                await msg.download()
+            except wx.WeixinError as exc:
+                session.exceptions.append(exc)
+        async with msg.typing():
+            await trio.sleep(6)  # the typing keep-alive fires once
+            results.append(await msg.reply(f"echo {msg.text}"))
+        if msg.text == "file please":
+            results.append(await msg.reply_file(b"hello file", file_name="a.txt"))
+
+    async def on_error(msg: wx.Message | None, exc: Exception) -> None:
+        session.exceptions.append(exc)
+
+    token = fake.token
+    leaky_body = f"internal error for token {token}".encode()
+    async with wx.open_monitor(client, handler, stale_token_pause=10, on_error=on_error) as monitor:
+        fake.inject_text(USER, "hello")
+        fake.inject_text("bob@im.wechat", "file please")
+        fake.inject_file(USER, b"secret file contents", "doc.txt")
+        await until(lambda: len(results) >= 4)
+        await monitor.wait_idle()
+        fake.inject_fault("getupdates", Fault.http_status(500, body=leaky_body))
+        fake.inject_fault("getupdates", Fault.stale_token(), times=2)
+        ctx = fake.default.context_tokens[USER]
+        fake.inject_fault(
+            "sendmessage", Fault.http_status(500, body=f"{leaky_body.decode()} {ctx}".encode())
+        )
+        fake.inject_text(USER, "after faults")
+        await until(lambda: len(results) >= 5)
+        await monitor.wait_idle()
+        stats = monitor.statistics()
+    assert stats.stale_tokens == 2
+    assert stats.poll_failures >= 1
+    assert stats.failed == 1  # the 500 on sendmessage, retried
+
+    # Direct calls: the errors a caller would catch and maybe log.
+    fake.inject_fault("getupdates", Fault.http_status(500, body=leaky_body))
+    with pytest.raises(wx.WeixinError) as http_error:
+        await client.get_updates("")
+    session.exceptions.append(http_error.value)
+    fake.inject_fault("sendmessage", Fault.stale_token(field="errcode"))
+    with pytest.raises(wx.StaleTokenError) as stale:
+        await client.send_text(USER, "x")
+    session.exceptions.append(stale.value)
+
+    # Two QR logins (the second creates a new account and token).
+    fake.qr.auto_confirm = True
+    login_reprs: list[str] = []
+    async with open_client(
+        token=None, base_url=fake.base_url, transport=fake.transport(), pacing=None
+    ) as qr_client:
+        for _ in range(2):
+            result = await login(qr_client, on_qrcode=lambda qr: login_reprs.append(repr(qr)))
+            assert result.account is not None
+            login_reprs.extend([repr(result), repr(result.account), str(result.account)])
+        session.reprs.append(repr(qr_client))
+
+    session.log_text = caplog.text
+    session.reprs += login_reprs
+    session.reprs += [repr(m) for m in messages] + [str(m) for m in messages]
+    session.reprs += [repr(r) for r in results]
+    session.reprs += [repr(client), repr(stats), repr(client.context_tokens)]
+
+    secrets = session.secrets
+    secrets.update(a.token for a in fake.accounts.values())
+    assert len(fake.accounts) == 2
+    for acct in fake.accounts.values():
+        secrets.update(acct.context_tokens.values())
+        secrets.update(acct.typing_tickets.values())
+    secrets.update(fake.cdn.objects.keys())
+    for obj in fake.cdn.objects.values():
+        secrets.update(
+            {
+                obj.key.hex(),
+                base64.b64encode(obj.key).decode(),
+                encode_aes_key_for_media(obj.key),
+            }
+        )
+    secrets.update(fake.qr.sessions.keys())
+    secrets.update(response_secrets)
+    secrets.discard("")
+    assert fake.default.typing_tickets
+    assert len(fake.cdn.objects) == 2  # the inbound file and the uploaded reply
+    assert len(fake.qr.sessions) == 2
+    return session
+
+
+def leaks(text: str, secrets: set[str]) -> list[str]:
+    return sorted(s for s in secrets if s in text)
+
+
+async def test_secrets_not_in_log_records(
+    fake_ilink: FakeILinkServer,
+    ilink_client: wx.ILinkClient,
+    autojump_clock: trio.abc.Clock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    session = await run_session(fake_ilink, ilink_client, caplog)
+    assert "poll failed" in session.log_text  # the session really logged
+    assert leaks(session.log_text, session.secrets) == []
+    # The detector works: the fake's own request records do hold the secrets.
+    assert leaks(repr(fake_ilink.requests), session.secrets)
+
+
+async def test_secrets_not_in_exception_messages(
+    fake_ilink: FakeILinkServer,
+    ilink_client: wx.ILinkClient,
+    autojump_clock: trio.abc.Clock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    session = await run_session(fake_ilink, ilink_client, caplog)
+    assert len(session.exceptions) >= 4
+    for exc in session.exceptions:
+        assert leaks(str(exc), session.secrets) == [], repr(type(exc))
+        assert leaks(repr(exc), session.secrets) == [], repr(type(exc))
+
+
+async def test_secrets_not_in_reprs(
+    fake_ilink: FakeILinkServer,
+    ilink_client: wx.ILinkClient,
+    autojump_clock: trio.abc.Clock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    session = await run_session(fake_ilink, ilink_client, caplog)
+    for text in session.reprs:
+        assert leaks(text, session.secrets) == []
