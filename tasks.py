@@ -20,6 +20,11 @@ VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PY = BIN / ("python.exe" if os.name == "nt" else "python")
 STAMP = VENV / ".weixin-trio-installed"
+# The docs toolchain lives in a venv of its own: mkdocs brings click and pygments, and
+# with those installed `import httpx` also imports its CLI (and rich), which would
+# distort the library's import footprint and memory figures.
+DOCS_VENV = ROOT / ".venv-docs"
+DOCS_PY = DOCS_VENV / ("Scripts" if os.name == "nt" else "bin") / PY.name
 EXTRAS = "dev"
 
 
@@ -48,6 +53,21 @@ def ensure_venv() -> None:
     STAMP.write_text(_fingerprint())
 
 
+def ensure_docs_venv() -> None:
+    """Create ``.venv-docs`` with the ``docs`` extra's packages unless up to date."""
+    import tomllib
+
+    stamp = DOCS_VENV / ".weixin-trio-docs-installed"
+    if stamp.exists() and stamp.read_text() == _fingerprint():
+        return
+    if not DOCS_PY.exists():
+        venv.EnvBuilder(with_pip=True, clear=False).create(DOCS_VENV)
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    requirements = extras["optional-dependencies"]["docs"]
+    _run(DOCS_PY, "-m", "pip", "install", "--quiet", *requirements)
+    stamp.write_text(_fingerprint())
+
+
 def demo(args: list[str]) -> None:
     _run(PY, "-m", "weixin_trio", "demo", *args)
 
@@ -59,6 +79,9 @@ def check(args: list[str]) -> None:
     _run(PY, "-m", "ruff", "check", *LINTED)
     _run(PY, "-m", "ruff", "format", "--check", *LINTED)
     _run(PY, "-m", "mypy")
+    ensure_docs_venv()
+    site = ROOT / "build" / "site"
+    _run(DOCS_PY, "-m", "mkdocs", "build", "--strict", "--quiet", "--site-dir", site)
     _run(PY, "-m", "pytest", *args)
 
 

@@ -30,7 +30,7 @@ from ._errors import (
     TransportError,
 )
 from ._headers import common_headers, join_url, post_headers, quote_component
-from ._redact import redact_body
+from ._redact import Secret, redact_body
 from ._sent import SendResult, new_client_id
 from ._util import NoPublicConstructor
 
@@ -89,7 +89,7 @@ class Endpoints(metaclass=NoPublicConstructor):
         send_windows: SendWindows | None = None,
         cdn_hosts: frozenset[str] = frozenset(),
     ) -> None:
-        self._token = token
+        self._token = Secret(token) if token else None
         self.cdn_hosts = cdn_hosts
         self.base_url = base_url
         self.cdn_base_url = cdn_base_url
@@ -164,7 +164,8 @@ class Endpoints(metaclass=NoPublicConstructor):
         try:
             if method == "POST":
                 headers = post_headers(
-                    token=self._token if authenticated else None, common=self._common
+                    token=self._token.get() if authenticated and self._token else None,
+                    common=self._common,
                 )
                 response = await http.post(
                     url, content=w.dumps(body), headers=headers, timeout=timeout
@@ -195,8 +196,9 @@ class Endpoints(metaclass=NoPublicConstructor):
 
     def _scrub(self, text: str) -> str:
         """Hide this client's own token if a server echoes it in plain text."""
-        if self._token and self._token in text:
-            return text.replace(self._token, "<redacted>")
+        secret = self._token.get() if self._token else ""
+        if secret and secret in text:
+            return text.replace(secret, "<redacted>")
         return text
 
     def _long_poll_timeout(self) -> httpx.Timeout:
