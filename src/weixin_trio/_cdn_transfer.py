@@ -272,13 +272,6 @@ async def _post_with_retries(
     raise last
 
 
-def media_key(ref_media: w.CDNMedia, aes_key_hex: str | None) -> bytes | None:
-    """The AES key of a media reference (``None``: stored unencrypted)."""
-    from .crypto import image_key
-
-    return image_key(aes_key_hex, ref_media.aes_key)
-
-
 async def download_media(
     client: ILinkClient,
     media: w.CDNMedia,
@@ -311,7 +304,7 @@ async def download_media(
     Cancellation:
         Safe: the temporary file is removed; nothing appears under the final name.
     """
-    from .crypto import AesEcbDecryptor, CryptoError
+    from .crypto import AesEcbDecryptor, CryptoError, image_key
 
     for announced in (advertised_size, expected_size):
         if announced is not None and announced > max_bytes:
@@ -322,7 +315,7 @@ async def download_media(
         full_url=media.full_url,
     )
     check_cdn_host(url, client.cdn_hosts)
-    key = media_key(media, aes_key_hex)
+    key = image_key(aes_key_hex, media.aes_key)  # hex aeskey first, then media.aes_key
     decryptor = AesEcbDecryptor(key) if key is not None else None
     target = _target_path(to, file_name)
     sink = _Sink(target)

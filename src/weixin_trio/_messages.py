@@ -130,9 +130,7 @@ class Message:
         Raises:
             RuntimeError: The message was built without a client (e.g. in a unit test).
         """
-        if self._ctx is None:
-            raise RuntimeError("this Message is not bound to a client")
-        return self._ctx.client
+        return self._require_ctx().client
 
     async def reply(self, text: str) -> SendResult:
         """Send ``text`` to the sender, with this message's context token.

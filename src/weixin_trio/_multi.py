@@ -12,6 +12,7 @@ import logging
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, Protocol, final
 
+import attrs
 import trio
 
 from ._backoff import Backoff
@@ -116,11 +117,7 @@ class AccountRunner:
         *,
         task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
     ) -> None:
-        backoff = Backoff(
-            retry_delay=self._restart_backoff.retry_delay,
-            backoff_delay=self._restart_backoff.backoff_delay,
-            max_failures=self._restart_backoff.max_failures,
-        )
+        backoff = attrs.evolve(self._restart_backoff)  # same policy, a fresh streak
         started = False
         account_id = account.account_id
         with scope:
