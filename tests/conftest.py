@@ -2,9 +2,24 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import uuid
+from typing import TYPE_CHECKING
 
+import pytest
 from hypothesis import HealthCheck, settings
+from trio.testing import MockClock
+
+from weixin_trio import FileStore, MemoryStore
+from weixin_trio.testing._redis_server import RedisServer, redis_server_path
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Iterator
+    from pathlib import Path
+
+    from weixin_trio import Store
+    from weixin_trio.redis import RedisStore
 
 pytest_plugins = ["weixin_trio.testing.pytest_plugin"]
 
@@ -21,3 +36,73 @@ settings.register_profile(
     derandomize=True,
 )
 settings.load_profile("ci" if os.environ.get("CI") else "default")
+
+
+# --- stores: every store-parametrised test also runs against a real Redis ---------------
+
+
+def _redis_missing() -> str | None:
+    if importlib.util.find_spec("coredis") is None:
+        return "coredis is not installed (pip install weixin-trio[redis])"
+    if redis_server_path() is None:
+        return "redis-server is not on PATH (e.g. apt-get install redis-server)"
+    return None
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """One ``redis-server`` for the session; in CI a missing server fails, never skips."""
+    missing = _redis_missing()
+    if missing is not None:
+        if os.environ.get("CI"):
+            pytest.fail(f"the Redis tests must run in CI: {missing}")
+        pytest.skip(f"Redis tests skipped: {missing}")
+    with RedisServer() as server:
+        yield server
+
+
+@pytest.fixture
+async def redis_store(redis_server: RedisServer) -> AsyncIterator[RedisStore]:
+    """A RedisStore with a fresh key prefix (tests never see each other's keys)."""
+    from weixin_trio.redis import open_redis_store
+
+    async with open_redis_store(redis_server.url, prefix=f"t{uuid.uuid4().hex[:12]}") as store:
+        yield store
+
+
+@pytest.fixture(params=["memory", "file", "redis"])
+def store_kind(request: pytest.FixtureRequest) -> str:
+    kind: str = request.param
+    return kind
+
+
+@pytest.fixture
+def store_clock(store_kind: str) -> MockClock | None:
+    """``autojump`` for in-process stores; the real clock for Redis (a real socket)."""
+    return None if store_kind == "redis" else MockClock(autojump_threshold=0)
+
+
+@pytest.fixture
+def store_redis_url(store_kind: str, request: pytest.FixtureRequest) -> str | None:
+    """The Redis URL when ``store_kind`` is ``"redis"`` (starting the server then only)."""
+    if store_kind != "redis":
+        return None
+    server: RedisServer = request.getfixturevalue("redis_server")
+    return server.url
+
+
+@pytest.fixture
+async def store(
+    store_kind: str, store_redis_url: str | None, tmp_path: Path
+) -> AsyncIterator[Store]:
+    """Each kind of store; use with ``store_clock`` instead of ``autojump_clock``."""
+    if store_redis_url is not None:
+        from weixin_trio.redis import open_redis_store
+
+        prefix = f"t{uuid.uuid4().hex[:12]}"
+        async with open_redis_store(store_redis_url, prefix=prefix) as redis:
+            yield redis
+    elif store_kind == "memory":
+        yield MemoryStore()
+    else:
+        yield FileStore(tmp_path / "state")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import time
-from typing import TYPE_CHECKING
 
 import pytest
 import trio
@@ -16,9 +15,6 @@ from weixin_trio._send_window import SendWindowPolicy, SendWindows
 from weixin_trio.testing import FakeILinkServer, Fault
 
 from ._helpers import until
-
-if TYPE_CHECKING:
-    from pathlib import Path
 
 USER = "alice@im.wechat"
 
@@ -272,15 +268,12 @@ def test_config_cache_schedule() -> None:
     assert cache.needs_fetch(USER, 200.0 + 24 * 3600)
 
 
-@pytest.mark.parametrize("store_kind", ["memory", "file"])
 async def test_pending_outbox_flushes_in_order_when_the_user_writes_again(
     fake_ilink: FakeILinkServer,
     ilink_client: wx.ILinkClient,
-    autojump_clock: trio.abc.Clock,
-    tmp_path: Path,
-    store_kind: str,
+    store_clock: trio.abc.Clock | None,
+    store: wx.Store,
 ) -> None:
-    store: wx.Store = wx.MemoryStore() if store_kind == "memory" else wx.FileStore(tmp_path)
     assert ilink_client.send_windows is not None
     ilink_client.send_windows.policy = SendWindowPolicy(duration=3600.0, quota=10)
     replies: list[str] = []

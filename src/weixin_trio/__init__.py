@@ -46,9 +46,11 @@ from ._version import __version__ as __version__
 from .store import (
     DeadLetter as DeadLetter,
     FileStore as FileStore,
+    LeaseLostError as LeaseLostError,
     MemoryStore as MemoryStore,
     Store as Store,
     StoreError as StoreError,
+    StoreUnavailableError as StoreUnavailableError,
 )
 
 __all__ = [
@@ -61,6 +63,7 @@ __all__ = [
     "DeadLetter",
     "FileStore",
     "ILinkClient",
+    "LeaseLostError",
     "MalformedMessageError",
     "MediaRef",
     "MemoryStore",
@@ -82,6 +85,7 @@ __all__ = [
     "StaleTokenInfo",
     "Store",
     "StoreError",
+    "StoreUnavailableError",
     "TransportError",
     "WeixinError",
     "__version__",

@@ -1,7 +1,8 @@
 """The ``weixin-trio`` command line (``python -m weixin_trio``).
 
 Commands: ``login``, ``accounts``, ``status``, ``run``, ``send``, ``fake-server``,
-``demo``. Global options: ``--state-dir``, ``--base-url``, ``-v/--verbose``.
+``demo``. Global options: ``--state-dir``, ``--redis`` (Redis instead of files; ``run``
+then leases accounts across processes), ``--base-url``, ``-v/--verbose``.
 
 Exit codes: 0 success, 1 failure (one line on stderr; the traceback only with ``-v``),
 2 usage error, 130 interrupted. ``rich`` and ``segno`` are imported only by the
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import sys
 from functools import partial
@@ -55,11 +57,24 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument("--state-dir", type=Path, help="where accounts and journals live")
     common.add_argument("--base-url", help="iLink API base URL")
     common.add_argument("--cdn-base-url", help="CDN base URL for media")
+    common.add_argument(
+        "--redis",
+        metavar="URL",
+        help="keep accounts and journals in Redis (default $WEIXIN_TRIO_REDIS_URL)",
+    )
+    common.add_argument("--redis-prefix", help="key prefix in Redis (default wxt)")
     parser = argparse.ArgumentParser(
         prog="weixin-trio", description="WeChat iLink bots with trio.", parents=[common]
     )
     parser.add_argument("--version", action="version", version=f"weixin-trio {__version__}")
-    parser.set_defaults(verbose=0, state_dir=None, base_url=None, cdn_base_url=None)
+    parser.set_defaults(
+        verbose=0,
+        state_dir=None,
+        base_url=None,
+        cdn_base_url=None,
+        redis=os.environ.get("WEIXIN_TRIO_REDIS_URL") or None,
+        redis_prefix="wxt",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     login = sub.add_parser("login", parents=[common], help="log in a bot account by QR code")
@@ -75,6 +90,13 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("handler", metavar="MODULE:HANDLER")
     run.add_argument("--account", action="append", default=[], help="only these accounts")
     run.add_argument("--max-concurrency", type=int, default=16)
+    run.add_argument(
+        "--lease-ttl", type=float, default=15.0, help="with --redis: lease lifetime (s)"
+    )
+    run.add_argument("--node-id", default=None, help="with --redis: this process's id")
+    run.add_argument(
+        "--no-pacing", action="store_true", help="switch the send governor off (fake servers)"
+    )
 
     send = sub.add_parser("send", parents=[common], help="send a text or a file to a user")
     send.add_argument("user")

@@ -8,6 +8,7 @@ import logging
 import signal
 import sys
 import time
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,27 +18,50 @@ from ._cli import EXIT_OK, CliError, default_state_dir
 from ._client import open_client
 from ._multi import open_accounts
 from .login import Account, QrCode, login
-from .store import FileStore, StoreError
+from .store import FileStore, StoreError, StoreUnavailableError
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import AsyncIterator, Sequence
 
     from ._monitor_types import Handler
+    from .redis import RedisStore
+
+    AnyStore = FileStore | RedisStore
 
 __all__ = ["cmd_accounts", "cmd_demo", "cmd_login", "cmd_run", "cmd_send", "cmd_status"]
 
 log = logging.getLogger("weixin_trio.cli")
 
 
-def _store(args: Any) -> FileStore:
-    return FileStore(args.state_dir or default_state_dir())
+@asynccontextmanager
+async def _open_store(args: Any) -> AsyncIterator[AnyStore]:
+    """The FileStore under ``--state-dir``, or the RedisStore at ``--redis``."""
+    if not args.redis:
+        yield FileStore(args.state_dir or default_state_dir())
+        return
+    try:
+        from .redis import open_redis_store
+    except ImportError:
+        raise CliError("--redis needs the redis extra: pip install 'weixin-trio[redis]'") from None
+    try:
+        async with open_redis_store(args.redis, prefix=args.redis_prefix) as store:
+            yield store
+    except StoreUnavailableError as exc:
+        raise CliError(str(exc)) from None
 
 
-async def _accounts(store: FileStore, wanted: list[str] | None = None) -> list[Account]:
+def _where(store: AnyStore) -> str:
+    """Where a store keeps its data (a Redis URL is shown without its password)."""
+    if isinstance(store, FileStore):
+        return str(store.path)
+    return f"{store.url} (prefix {store.prefix})"
+
+
+async def _accounts(store: AnyStore, wanted: list[str] | None = None) -> list[Account]:
     try:
         accounts = [Account.from_json(d) for d in await store.load_accounts()]
     except ValueError as exc:
-        raise CliError(f"corrupt account in {store.path}: {exc}") from None
+        raise CliError(f"corrupt account in {_where(store)}: {exc}") from None
     if wanted:
         known = {a.account_id for a in accounts}
         missing = [w for w in wanted if w not in known]
@@ -64,7 +88,7 @@ async def _ask_code(wrong: bool) -> str | None:
 
 
 async def do_login(
-    store: FileStore,
+    store: AnyStore,
     base_url: str | None,
     *,
     deadline: float,
@@ -96,29 +120,29 @@ async def do_login(
 
 async def cmd_login(args: Any) -> int:
     """``weixin-trio login``."""
-    store = _store(args)
-    account = await do_login(store, args.base_url, deadline=args.timeout)
-    if account is None:
-        print("This WeChat bot is already connected here; nothing to do.")
-    else:
-        print(f"Logged in as {account.account_id}; saved under {store.path}")
+    async with _open_store(args) as store:
+        account = await do_login(store, args.base_url, deadline=args.timeout)
+        if account is None:
+            print("This WeChat bot is already connected here; nothing to do.")
+        else:
+            print(f"Logged in as {account.account_id}; saved in {_where(store)}")
     return EXIT_OK
 
 
 async def cmd_accounts(args: Any) -> int:
     """``weixin-trio accounts [list|remove ID]``."""
-    store = _store(args)
-    if args.action == "remove":
-        if not args.account_id:
-            raise CliError("accounts remove needs an account id")
-        if not await store.remove_account(args.account_id):
-            raise CliError(f"unknown account: {args.account_id}")
-        print(f"removed {args.account_id}")
-        return EXIT_OK
-    accounts = await _accounts(store)
-    if not accounts:
-        print(f"no accounts in {store.path}; run `weixin-trio login`")
-        return EXIT_OK
+    async with _open_store(args) as store:
+        if args.action == "remove":
+            if not args.account_id:
+                raise CliError("accounts remove needs an account id")
+            if not await store.remove_account(args.account_id):
+                raise CliError(f"unknown account: {args.account_id}")
+            print(f"removed {args.account_id}")
+            return EXIT_OK
+        accounts = await _accounts(store)
+        if not accounts:
+            print(f"no accounts in {_where(store)}; run `weixin-trio login`")
+            return EXIT_OK
     rows = [(a.account_id, a.user_id or "-", a.base_url, _date(a.created_at)) for a in accounts]
     _table(("account", "owner", "base url", "created"), rows)
     return EXIT_OK
@@ -150,36 +174,57 @@ def _status_path(store: FileStore, account_id: str) -> Path:
     return store.account_dir(account_id) / "status.json"
 
 
+async def _write_status(store: AnyStore, account_id: str, beat: dict[str, Any]) -> None:
+    """Publish an account's heartbeat (a file, or a field of ``<prefix>:status``)."""
+    if isinstance(store, FileStore):
+        await trio.Path(_status_path(store, account_id)).write_text(json.dumps(beat))
+    else:
+        from .redis._store import redis_errors
+
+        with redis_errors("writing the status"):
+            await store.client.hset(f"{store.prefix}:status", {account_id: json.dumps(beat)})
+
+
+async def _read_status(store: AnyStore, account_id: str) -> dict[str, Any]:
+    raw: str | None
+    if isinstance(store, FileStore):
+        path = _status_path(store, account_id)
+        raw = path.read_text() if path.exists() else None
+    else:
+        raw = await store.client.hget(f"{store.prefix}:status", account_id)
+    try:
+        beat = json.loads(raw) if raw else {}
+    except ValueError:
+        return {}
+    return beat if isinstance(beat, dict) else {}
+
+
 async def cmd_status(args: Any) -> int:
     """``weixin-trio status``: stored journal state and the last heartbeat of ``run``."""
-    store = _store(args)
-    rows = []
-    for account in await _accounts(store):
-        state = await store.load(account.account_id)
-        beat: dict[str, Any] = {}
-        path = _status_path(store, account.account_id)
-        if path.exists():
-            try:
-                beat = json.loads(path.read_text())
-            except ValueError:
-                beat = {}
-        last_poll = beat.get("last_poll_at")
-        paused = beat.get("paused_until")
-        rows.append(
-            (
-                account.account_id,
-                _ago(last_poll) if last_poll else "never",
-                _until(paused) if paused and paused > time.time() else "no",
-                "yes" if beat.get("stale_tokens") else "no",
-                str(len(state.pending)),
-                str(len(state.dead_letters)),
-                str(len(state.outbox)),
+    async with _open_store(args) as store:
+        rows = []
+        for account in await _accounts(store):
+            state = await store.load(account.account_id)
+            beat = await _read_status(store, account.account_id)
+            last_poll = beat.get("last_poll_at")
+            paused = beat.get("paused_until")
+            rows.append(
+                (
+                    account.account_id,
+                    str(beat.get("node") or "-"),
+                    _ago(last_poll) if last_poll else "never",
+                    _until(paused) if paused and paused > time.time() else "no",
+                    "yes" if beat.get("stale_tokens") else "no",
+                    str(len(state.pending)),
+                    str(len(state.dead_letters)),
+                    str(len(state.outbox)),
+                )
             )
-        )
-    if not rows:
-        print(f"no accounts in {store.path}")
-        return EXIT_OK
-    _table(("account", "last poll", "paused", "stale token", "pending", "dead", "queued"), rows)
+        if not rows:
+            print(f"no accounts in {_where(store)}")
+            return EXIT_OK
+    header = ("account", "node", "last poll", "paused", "stale token", "pending", "dead", "queued")
+    _table(header, rows)
     return EXIT_OK
 
 
@@ -211,14 +256,33 @@ def load_handler(spec: str) -> Handler:
 async def cmd_run(args: Any) -> int:
     """``weixin-trio run MODULE:HANDLER``: SIGINT/SIGTERM drain and stop; twice: at once."""
     handler = load_handler(args.handler)
-    store = _store(args)
-    accounts = await _accounts(store, args.account or None)
-    if not accounts:
-        raise CliError(f"no accounts in {store.path}; run `weixin-trio login` first")
-    options = {"cdn_base_url": args.cdn_base_url} if args.cdn_base_url else None
-    return await run_accounts(
-        store, accounts, handler, max_concurrency=args.max_concurrency, client_options=options
-    )
+    options: dict[str, Any] = {}
+    if args.cdn_base_url:
+        options["cdn_base_url"] = args.cdn_base_url
+    if args.no_pacing:
+        options["pacing"] = None
+    async with _open_store(args) as store:
+        if isinstance(store, FileStore):
+            accounts = await _accounts(store, args.account or None)
+            if not accounts:
+                raise CliError(f"no accounts in {store.path}; run `weixin-trio login` first")
+            return await run_accounts(
+                store,
+                accounts,
+                handler,
+                max_concurrency=args.max_concurrency,
+                client_options=options,
+            )
+        if args.account:
+            raise CliError("--account cannot be used with --redis: accounts are leased")
+        return await run_leased(
+            store,
+            handler,
+            max_concurrency=args.max_concurrency,
+            client_options=options,
+            lease_ttl=args.lease_ttl,
+            node_id=args.node_id,
+        )
 
 
 async def run_accounts(
@@ -231,22 +295,55 @@ async def run_accounts(
     ready: trio.Event | None = None,
 ) -> int:
     """Run ``handler`` on ``accounts`` until SIGINT/SIGTERM; returns the exit code."""
+    runner = open_accounts(
+        handler,
+        accounts,
+        store=store,
+        client_options=client_options,
+        max_concurrency=max_concurrency,
+    )
+    banner = f"running {len(accounts)} account(s); Ctrl+C to stop"
+    return await _serve_until_signal(runner, store, banner, ready)
+
+
+async def run_leased(
+    store: RedisStore,
+    handler: Handler,
+    *,
+    max_concurrency: int = 16,
+    client_options: dict[str, Any] | None = None,
+    lease_ttl: float = 15.0,
+    node_id: str | None = None,
+    ready: trio.Event | None = None,
+) -> int:
+    """Serve this process's leased share of the accounts in Redis until a signal."""
+    from .redis import open_leased_accounts
+
+    runner = open_leased_accounts(
+        handler,
+        store=store,
+        lease_ttl=lease_ttl,
+        node_id=node_id,
+        client_options=client_options,
+        max_concurrency=max_concurrency,
+    )
+    banner = f"running a leased share of the accounts in {_where(store)}; Ctrl+C to stop"
+    return await _serve_until_signal(runner, store, banner, ready)
+
+
+async def _serve_until_signal(
+    runner: AbstractAsyncContextManager[Any], store: AnyStore, banner: str, ready: Any
+) -> int:
+    """Enter ``runner``; the first SIGINT/SIGTERM drains and stops, a second one cuts."""
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with trio.open_nursery() as nursery:
-            async with open_accounts(
-                handler,
-                accounts,
-                store=store,
-                client_options=client_options,
-                max_concurrency=max_concurrency,
-            ) as runner:
-                nursery.start_soon(_heartbeat, store, runner)
-                print(f"running {len(accounts)} account(s); Ctrl+C to stop", flush=True)
+            async with runner as running:
+                nursery.start_soon(_heartbeat, store, running)
+                print(banner, flush=True)
                 if ready is not None:
                     ready.set()
                 async for signum in signals:
                     log.info("signal %d: stopping (drain)", signum)
-                    runner.stop()
                     nursery.start_soon(_second_signal, signals, nursery.cancel_scope)
                     break
             nursery.cancel_scope.cancel()
@@ -259,9 +356,10 @@ async def _second_signal(signals: Any, scope: trio.CancelScope) -> None:
         return
 
 
-async def _heartbeat(store: FileStore, runner: Any) -> None:
+async def _heartbeat(store: AnyStore, runner: Any) -> None:
     """Write each account's statistics (wall-clock times) every few seconds."""
     offset = time.time() - trio.current_time()
+    node = getattr(runner, "node_id", None)
     while True:
         for account_id, stats in runner.statistics().items():
             beat = {
@@ -270,13 +368,13 @@ async def _heartbeat(store: FileStore, runner: Any) -> None:
                 "stale_tokens": stats.stale_tokens,
                 "pending": stats.pending,
                 "handled": stats.handled,
+                "node": node,
                 "written_at": time.time(),
             }
-            path = _status_path(store, account_id)
             try:
-                await trio.Path(path).write_text(json.dumps(beat))
-            except OSError as exc:
-                log.debug("cannot write %s: %s", path, exc)
+                await _write_status(store, account_id, beat)
+            except (OSError, StoreError) as exc:
+                log.debug("cannot write the status of %s: %s", account_id, exc)
         await trio.sleep(5)
 
 
@@ -284,17 +382,17 @@ async def cmd_send(args: Any) -> int:
     """``weixin-trio send USER TEXT`` or ``--file PATH`` (with a progress bar)."""
     if (args.text is None) == (args.file is None):
         raise CliError("give either TEXT or --file PATH")
-    store = _store(args)
-    accounts = await _accounts(store, [args.account] if args.account else None)
-    if not accounts:
-        raise CliError(f"no accounts in {store.path}; run `weixin-trio login` first")
-    if len(accounts) > 1:
-        raise CliError("several accounts: choose one with --account")
-    account = accounts[0]
-    try:
-        state = await store.load(account.account_id)
-    except StoreError as exc:
-        raise CliError(str(exc)) from None
+    async with _open_store(args) as store:
+        accounts = await _accounts(store, [args.account] if args.account else None)
+        if not accounts:
+            raise CliError(f"no accounts in {_where(store)}; run `weixin-trio login` first")
+        if len(accounts) > 1:
+            raise CliError("several accounts: choose one with --account")
+        account = accounts[0]
+        try:
+            state = await store.load(account.account_id)
+        except StoreError as exc:
+            raise CliError(str(exc)) from None
     options: dict[str, Any] = {}
     if args.cdn_base_url:
         options["cdn_base_url"] = args.cdn_base_url

@@ -41,7 +41,7 @@ from ._monitor_types import (
 )
 from ._pending_outbox import PendingOutbox
 from ._util import NoPublicConstructor
-from .store import DeadLetter, JournalEntry, Store
+from .store import DeadLetter, JournalEntry, LeaseLostError, Store, StoreUnavailableError
 from .store._journal import DEFAULT_SEEN_WINDOW
 
 if TYPE_CHECKING:
@@ -384,18 +384,7 @@ class Monitor(HandlingMixin, metaclass=NoPublicConstructor):
             await self._report(None, MalformedMessageError(reason, raw=raw))
         if new_cursor == self._cursor and not entries:
             return
-        try:
-            await self._store.accept(
-                self._account,
-                cursor=new_cursor,
-                entries=entries,
-                context_tokens=tokens,
-                last_inbound=inbound,
-            )
-        except Exception as exc:
-            raise MonitorCrashed(
-                f"{self._account}: cannot journal a batch, stopping before the cursor moves: {exc}"
-            ) from exc
+        await self._journal(new_cursor, entries, tokens, inbound)
         now = trio.current_time()
         if new_cursor != self._cursor:
             self._cursor = new_cursor
@@ -411,6 +400,49 @@ class Monitor(HandlingMixin, metaclass=NoPublicConstructor):
         for entry, msg in zip(entries, parsed, strict=True):
             self._remember(entry.message_id)
             self._dispatch(entry, msg)
+
+    async def _journal(
+        self,
+        cursor: str,
+        entries: list[JournalEntry],
+        tokens: dict[str, str],
+        inbound: dict[str, float],
+    ) -> None:
+        """Journal a batch; while the store is unreachable, hold it and retry.
+
+        Polling waits meanwhile (the cursor never moves past what is not journaled).
+        """
+        while True:
+            try:
+                await self._store.accept(
+                    self._account,
+                    cursor=cursor,
+                    entries=entries,
+                    context_tokens=tokens,
+                    last_inbound=inbound,
+                )
+            except StoreUnavailableError as exc:
+                self._counters.store_failures += 1
+                delay = self._backoff.next_delay()
+                log.warning(
+                    "%s: cannot journal a batch (%s); holding it, retrying in %.1fs",
+                    self._account,
+                    exc,
+                    delay,
+                )
+                await trio.sleep(delay)
+                continue
+            except LeaseLostError as exc:
+                raise MonitorCrashed(
+                    f"{self._account}: stopping: another process took over the account ({exc})"
+                ) from exc
+            except Exception as exc:
+                raise MonitorCrashed(
+                    f"{self._account}: cannot journal a batch, stopping before the cursor"
+                    f" moves: {exc}"
+                ) from exc
+            self._backoff.reset()
+            return
 
     def _remember(self, mid: int) -> None:
         self._seen.add(mid)

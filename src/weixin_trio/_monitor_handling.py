@@ -17,7 +17,7 @@ from . import _wire as w
 from ._errors import MonitorCrashed, WeixinError
 from ._messages import Message, ReplyContext
 from ._sent import outbox_client_id
-from .store import DeadLetter, JournalEntry
+from .store import DeadLetter, JournalEntry, LeaseLostError, StoreUnavailableError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -245,6 +245,16 @@ class HandlingMixin:
             self._dirty = trio.Event()
             try:
                 await self._write_marks()
+            except StoreUnavailableError as exc:
+                # The marks stay buffered; a lost mark only means a redelivery later.
+                self._counters.store_failures += 1
+                log.warning("%s: cannot write done marks (%s); retrying", self._account, exc)
+                self._dirty.set()
+                await trio.sleep(self._retry_backoff.next_delay())
+            except LeaseLostError as exc:
+                raise MonitorCrashed(
+                    f"{self._account}: stopping: another process took over the account ({exc})"
+                ) from exc
             except Exception as exc:
                 raise MonitorCrashed(f"{self._account}: cannot write the journal: {exc}") from exc
 

@@ -81,6 +81,7 @@ class MonitorCounters:
     timed_out: int = 0
     poll_failures: int = 0
     stale_tokens: int = 0
+    store_failures: int = 0
     last_poll_at: float | None = None
     last_message_at: float | None = None
     cursor_updated_at: float | None = None
@@ -109,6 +110,8 @@ class MonitorStatistics(MonitorCounters):
         poll_failures: Failed polls in total.
         consecutive_failures: Failed polls since the last success.
         stale_tokens: ``-14`` answers seen.
+        store_failures: Store writes that failed because the store was unreachable
+            (retried; nothing was acknowledged meanwhile).
         paused_until: End of the current stale-token pause, or ``None``.
         last_poll_at: When the last poll started.
         last_message_at: When the last message was accepted.

@@ -9,6 +9,7 @@ fresh QR login attaches without a restart.
 from __future__ import annotations
 
 import logging
+import math
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, Protocol, final
 
@@ -18,6 +19,7 @@ import trio
 from ._backoff import Backoff
 from ._client import open_client
 from ._open_monitor import open_monitor
+from .store import LeaseLostError
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterable, Mapping
@@ -65,6 +67,7 @@ class AccountRunner:
         self._restart_backoff = restart_backoff
         self._scopes: dict[str, trio.CancelScope] = {}
         self._monitors: dict[str, Monitor] = {}
+        self._stopped: dict[str, trio.Event] = {}
         self.failures: dict[str, int] = {}
 
     @property
@@ -80,8 +83,13 @@ class AccountRunner:
         """A statistics snapshot of every running monitor."""
         return {k: m.statistics() for k, m in sorted(self._monitors.items())}
 
-    async def add(self, account: AccountLike) -> None:
+    async def add(self, account: AccountLike, *, deadline: float = math.inf) -> None:
         """Start running ``account``; returns once its monitor runs (or first failed).
+
+        Args:
+            account: The account.
+            deadline: A ``trio.current_time()`` at which the account stops (like a
+                cancellation); move it with :meth:`set_deadline`.
 
         Raises:
             ValueError: The account is already running.
@@ -89,11 +97,56 @@ class AccountRunner:
         Cancellation:
             Safe; the account keeps starting in the background.
         """
+        scope = self._register(account, deadline)
+        await self._nursery.start(self._supervise, account, scope)
+
+    def start_soon(self, account: AccountLike, *, deadline: float = math.inf) -> None:
+        """Like :meth:`add`, without waiting for the monitor to start.
+
+        Raises:
+            ValueError: The account is already running.
+        """
+        scope = self._register(account, deadline)
+        self._nursery.start_soon(self._supervise, account, scope)
+
+    def _register(self, account: AccountLike, deadline: float) -> trio.CancelScope:
         if account.account_id in self._scopes:
             raise ValueError(f"account {account.account_id} is already running")
-        scope = trio.CancelScope()
+        scope = trio.CancelScope(deadline=deadline)
         self._scopes[account.account_id] = scope
-        await self._nursery.start(self._supervise, account, scope)
+        self._stopped.setdefault(account.account_id, trio.Event())
+        return scope
+
+    def running(self, account_id: str) -> bool:
+        """Whether the account is being run (started and not yet stopped)."""
+        return account_id in self._scopes
+
+    def set_deadline(self, account_id: str, deadline: float) -> None:
+        """Move the time at which an account stops (a lease's safe end, say)."""
+        scope = self._scopes.get(account_id)
+        if scope is not None:
+            scope.deadline = deadline
+
+    async def remove_and_wait(self, account_id: str) -> None:
+        """:meth:`remove` the account and wait until its monitor has drained and stopped.
+
+        Cancellation:
+            Safe; the account keeps stopping in the background.
+        """
+        self.remove(account_id)
+        await self.wait_stopped(account_id)
+
+    async def wait_stopped(self, account_id: str) -> None:
+        """Wait until no monitor of the account runs any more.
+
+        Cancellation:
+            Safe.
+        """
+        event = self._stopped.get(account_id)
+        if event is not None:
+            await event.wait()
+        else:
+            await trio.lowlevel.checkpoint()
 
     def remove(self, account_id: str) -> bool:
         """Stop running an account (its monitor drains and stops); returns if it ran."""
@@ -120,38 +173,72 @@ class AccountRunner:
         backoff = attrs.evolve(self._restart_backoff)  # same policy, a fresh streak
         started = False
         account_id = account.account_id
-        with scope:
-            while self._scopes.get(account_id) is scope:
-                try:
-                    async with (
-                        open_client(
-                            token=account.token,
-                            base_url=account.base_url,
-                            account_id=account_id,
-                            **self._client_options,
-                        ) as client,
-                        open_monitor(
-                            client, self._handler, store=self._store, **self._monitor_options
-                        ) as monitor,
-                    ):
-                        self._monitors[account_id] = monitor
-                        if not started:
-                            started = True
-                            task_status.started()
-                        await trio.sleep_forever()
-                except Exception:
-                    self.failures[account_id] = self.failures.get(account_id, 0) + 1
-                    log.exception("account %s failed; restarting", account_id)
-                finally:
-                    self._monitors.pop(account_id, None)
-                if self._scopes.get(account_id) is not scope:
-                    break
-                if not started:
-                    started = True
-                    task_status.started()
-                await trio.sleep(backoff.next_delay())
+        try:
+            with scope:
+                while self._scopes.get(account_id) is scope:
+                    try:
+                        async with (
+                            open_client(
+                                token=account.token,
+                                base_url=account.base_url,
+                                account_id=account_id,
+                                **self._client_options,
+                            ) as client,
+                            open_monitor(
+                                client, self._handler, store=self._store, **self._monitor_options
+                            ) as monitor,
+                        ):
+                            self._monitors[account_id] = monitor
+                            if not started:
+                                started = True
+                                task_status.started()
+                            await trio.sleep_forever()
+                    except Exception as exc:
+                        self.failures[account_id] = self.failures.get(account_id, 0) + 1
+                        if _caused_by(exc, LeaseLostError):
+                            log.warning("account %s stopped: %s", account_id, _describe(exc))
+                            break  # another process owns it now: never restart here
+                        log.exception("account %s failed; restarting", account_id)
+                    finally:
+                        self._monitors.pop(account_id, None)
+                    if self._scopes.get(account_id) is not scope:
+                        break
+                    if not started:
+                        started = True
+                        task_status.started()
+                    await trio.sleep(backoff.next_delay())
+        finally:
+            if self._scopes.get(account_id) is scope:
+                del self._scopes[account_id]
+            if account_id not in self._scopes:
+                self._stopped.pop(account_id, trio.Event()).set()
         if not started:
             task_status.started()
+
+
+def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
+    """Whether ``exc``, its causes or (for groups) its members include a ``kind``."""
+    seen: set[int] = set()
+    todo: list[BaseException] = [exc]
+    while todo:
+        e = todo.pop()
+        if id(e) in seen:
+            continue
+        seen.add(id(e))
+        if isinstance(e, kind):
+            return True
+        if isinstance(e, BaseExceptionGroup):
+            todo.extend(e.exceptions)
+        for linked in (e.__cause__, e.__context__):
+            if linked is not None:
+                todo.append(linked)
+    return False
+
+
+def _describe(exc: BaseException) -> str:
+    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]
+    return str(exc)
 
 
 @asynccontextmanager

@@ -92,5 +92,4 @@ async def test_sigkill_loses_nothing_and_shows_no_duplicates(tmp_path: Path) -> 
 
 def _in_transit(fake: FakeILinkServer) -> set[int]:
     """Delivered messages whose batch cursor was never presented again."""
-    acct = fake.default
-    return {mid for seq, ids in acct.batches if seq > acct.acked_seq for mid in ids}
+    return fake.in_transit_message_ids()

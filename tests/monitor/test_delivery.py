@@ -12,18 +12,9 @@ import weixin_trio as wx
 from .._helpers import until
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from weixin_trio.testing import FakeILinkServer
 
 USER = "alice@im.wechat"
-
-
-@pytest.fixture(params=["memory", "file"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> wx.Store:
-    if request.param == "memory":
-        return wx.MemoryStore()
-    return wx.FileStore(tmp_path / "state")
 
 
 async def test_idle_monitor_stops_at_once(
@@ -93,7 +84,7 @@ async def test_outer_cancellation_also_drains(
 async def test_redelivery_after_crash_hides_repeated_replies(
     fake_ilink: FakeILinkServer,
     ilink_client: wx.ILinkClient,
-    autojump_clock: trio.abc.Clock,
+    store_clock: trio.abc.Clock | None,
     store: wx.Store,
 ) -> None:
     runs: list[int] = []
@@ -126,7 +117,7 @@ async def test_redelivery_after_crash_hides_repeated_replies(
 async def test_cancel_mid_poll_keeps_cursor_and_journal_consistent(
     fake_ilink: FakeILinkServer,
     ilink_client: wx.ILinkClient,
-    autojump_clock: trio.abc.Clock,
+    store_clock: trio.abc.Clock | None,
     store: wx.Store,
 ) -> None:
     handled: list[str] = []
@@ -140,7 +131,7 @@ async def test_cancel_mid_poll_keeps_cursor_and_journal_consistent(
         await monitor.wait_idle()
     cursor = (await store.load(ilink_client.account_id)).cursor
     # Cancel while the next poll is parked in the server.
-    with trio.move_on_after(10):
+    with trio.move_on_after(1):
         async with wx.open_monitor(ilink_client, handler, store=store):
             await trio.sleep_forever()
     state = await store.load(ilink_client.account_id)

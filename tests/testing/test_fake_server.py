@@ -241,6 +241,25 @@ async def test_acknowledged_vs_delivered(autojump_clock: trio.testing.MockClock)
         assert fake.acknowledged_message_ids() == {a, b}
 
 
+async def test_a_batch_whose_cursor_is_never_presented_stays_in_transit(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """A poller that dies before journaling loses its batch; a later chain must not ack it."""
+    fake = FakeILinkServer()
+    async with connect(fake) as client:
+        first = await client.get_updates("")  # nothing yet: the journaled cursor is ""
+        a = fake.inject_text(ALICE, "a")
+        lost = await client.get_updates(first.get_updates_buf or "")  # the dying poller
+        assert [m.message_id for m in lost.msgs] == [a]
+        b = fake.inject_text(ALICE, "b")
+        # The next owner polls from the journaled cursor, then presents the new one.
+        second = await client.get_updates(first.get_updates_buf or "")
+        assert [m.message_id for m in second.msgs] == [b]
+        await client.get_updates(second.next_cursor or "")
+    assert fake.acknowledged_message_ids() == {b}
+    assert fake.in_transit_message_ids() == {a}
+
+
 async def test_accounts_are_isolated(autojump_clock: trio.testing.MockClock) -> None:
     fake = FakeILinkServer(hold=5)
     other = fake.add_account(bot_id="other@im.bot")

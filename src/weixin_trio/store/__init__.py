@@ -1,12 +1,17 @@
-"""Durable state: the ``Store`` protocol, ``MemoryStore`` and ``FileStore``."""
+"""Durable state: the ``Store`` protocol, ``MemoryStore`` and ``FileStore``.
+
+The Redis store lives in :mod:`weixin_trio.redis` (the ``redis`` extra).
+"""
 
 from ._base import (
     AccountState as AccountState,
     DeadLetter as DeadLetter,
     JournalEntry as JournalEntry,
+    LeaseLostError as LeaseLostError,
     OutboxEntry as OutboxEntry,
     Store as Store,
     StoreError as StoreError,
+    StoreUnavailableError as StoreUnavailableError,
 )
 from ._file import FileStore as FileStore, account_key as account_key
 from ._memory import MemoryStore as MemoryStore
@@ -16,9 +21,11 @@ __all__ = [
     "DeadLetter",
     "FileStore",
     "JournalEntry",
+    "LeaseLostError",
     "MemoryStore",
     "OutboxEntry",
     "Store",
     "StoreError",
+    "StoreUnavailableError",
     "account_key",
 ]

@@ -9,11 +9,35 @@ import attrs
 
 from .._errors import WeixinError
 
-__all__ = ["AccountState", "DeadLetter", "JournalEntry", "OutboxEntry", "Store", "StoreError"]
+__all__ = [
+    "AccountState",
+    "DeadLetter",
+    "JournalEntry",
+    "LeaseLostError",
+    "OutboxEntry",
+    "Store",
+    "StoreError",
+    "StoreUnavailableError",
+]
 
 
 class StoreError(WeixinError):
     """The store could not be read or written (the path is named, secrets are not)."""
+
+
+class StoreUnavailableError(StoreError):
+    """The store's server cannot be reached right now (e.g. Redis is down).
+
+    Transient: the monitor keeps the batch it could not journal, stops fetching and
+    retries with backoff; nothing is acknowledged until the write succeeds.
+    """
+
+
+class LeaseLostError(StoreError):
+    """A fenced write was refused: another process now holds the account's lease.
+
+    The monitor of that account stops at once and is not restarted by this process.
+    """
 
 
 @attrs.frozen

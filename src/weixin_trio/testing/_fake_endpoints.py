@@ -206,11 +206,18 @@ class FakeApi:
     ) -> FakeResponse:
         del request
         cursor = req.get_updates_buf
+        presented = 0
         if cursor:
             seq = acct.issued_cursors.get(cursor)
             if seq is None:
                 return _json({"ret": -1, "errmsg": "invalid get_updates_buf"})
+            presented = seq
             acct.acked_seq = max(acct.acked_seq, seq)
+            # Presenting a cursor acknowledges its batch and the batches it descends
+            # from, not a batch handed to a poller that never presented its cursor.
+            while seq > 0 and seq not in acct.acked:
+                acct.acked.add(seq)
+                seq = acct.cursor_parents.get(seq, 0)
         if not acct.queue:
             with trio.move_on_after(self.server.hold):
                 while not acct.queue:
@@ -227,6 +234,7 @@ class FakeApi:
             f"{acct.bot_id}:{acct.cursor_seq}:{secrets.token_hex(6)}".encode()
         ).decode()
         acct.issued_cursors[new_cursor] = acct.cursor_seq
+        acct.cursor_parents[acct.cursor_seq] = presented
         acct.delivered.extend(batch)
         ids = tuple(int(m["message_id"]) for m in batch if isinstance(m.get("message_id"), int))
         acct.batches.append((acct.cursor_seq, ids))

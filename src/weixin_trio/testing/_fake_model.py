@@ -192,6 +192,8 @@ class FakeAccount:
     issued_cursors: dict[str, int] = attrs.field(factory=dict)
     batches: list[tuple[int, tuple[int, ...]]] = attrs.field(factory=list)
     acked_seq: int = 0
+    cursor_parents: dict[int, int] = attrs.field(factory=dict)
+    acked: set[int] = attrs.field(factory=set)
     delivered: list[dict[str, Any]] = attrs.field(factory=list)
     context_tokens: dict[str, str] = attrs.field(factory=dict)
     typing_tickets: dict[str, str] = attrs.field(factory=dict)

@@ -395,10 +395,20 @@ class FakeILinkServer:
         """Ids of delivered messages whose batch cursor the client later presented.
 
         A client that presents a cursor has, by the protocol's contract, stored it, and
-        so must have taken care of every message delivered with it or before it.
+        so must have taken care of every message delivered with it or with the cursors
+        it descends from (a batch whose cursor was never presented does not count).
         """
         acct = self._account(account)
-        return {mid for seq, ids in acct.batches if seq <= acct.acked_seq for mid in ids}
+        return {mid for seq, ids in acct.batches if seq in acct.acked for mid in ids}
+
+    def in_transit_message_ids(self, *, account: FakeAccount | str | None = None) -> set[int]:
+        """Ids of delivered messages whose batch cursor no client presented (yet).
+
+        With the forward-only cursor these are lost if their poller died or was
+        cancelled before it journaled them: the protocol's at-most-once window.
+        """
+        acct = self._account(account)
+        return {mid for seq, ids in acct.batches if seq not in acct.acked for mid in ids}
 
     def typing_events(self, *, account: FakeAccount | str | None = None) -> list[tuple[str, int]]:
         """``(user, status)`` of every accepted ``sendtyping``."""
