@@ -1,8 +1,9 @@
 """The ``weixin-trio`` command line (``python -m weixin_trio``).
 
-Commands: ``login``, ``accounts``, ``status``, ``run``, ``send``, ``fake-server``,
-``demo``. Global options: ``--state-dir``, ``--redis`` (Redis instead of files; ``run``
-then leases accounts across processes), ``--base-url``, ``-v/--verbose``.
+Commands: ``login``, ``accounts``, ``status``, ``run``, ``worker``, ``send``,
+``fake-server``, ``demo``. Global options: ``--state-dir``, ``--redis`` (Redis instead
+of files; ``run`` then leases accounts across processes), ``--base-url``,
+``-v/--verbose``.
 
 Exit codes: 0 success, 1 failure (one line on stderr; the traceback only with ``-v``),
 2 usage error, 130 interrupted. ``rich`` and ``segno`` are imported only by the
@@ -87,16 +88,20 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("status", parents=[common], help="health of the stored accounts")
 
     run = sub.add_parser("run", parents=[common], help="run MODULE:HANDLER on accounts")
-    run.add_argument("handler", metavar="MODULE:HANDLER")
+    run.add_argument("handler", metavar="MODULE:HANDLER", nargs="?")
     run.add_argument("--account", action="append", default=[], help="only these accounts")
-    run.add_argument("--max-concurrency", type=int, default=16)
     run.add_argument(
-        "--lease-ttl", type=float, default=15.0, help="with --redis: lease lifetime (s)"
+        "--fanout",
+        action="store_true",
+        help="with --redis: publish messages to Redis Streams for `weixin-trio worker`",
     )
-    run.add_argument("--node-id", default=None, help="with --redis: this process's id")
-    run.add_argument(
-        "--no-pacing", action="store_true", help="switch the send governor off (fake servers)"
+    _scale_options(run)
+
+    worker = sub.add_parser(
+        "worker", parents=[common], help="with --redis: handle messages published by --fanout"
     )
+    worker.add_argument("handler", metavar="MODULE:HANDLER")
+    _scale_options(worker)
 
     send = sub.add_parser("send", parents=[common], help="send a text or a file to a user")
     send.add_argument("user")
@@ -116,6 +121,21 @@ def _parser() -> argparse.ArgumentParser:
         "--auto-confirm", action="store_true", help="confirm QR logins without a scan"
     )
     return parser
+
+
+def _scale_options(parser: argparse.ArgumentParser) -> None:
+    """Options of ``run`` and ``worker``."""
+    parser.add_argument("--max-concurrency", type=int, default=16)
+    parser.add_argument(
+        "--lease-ttl", type=float, default=15.0, help="with --redis: lease lifetime (s)"
+    )
+    parser.add_argument("--node-id", default=None, help="with --redis: this process's id")
+    parser.add_argument(
+        "--partitions", type=int, default=None, help="fan-out streams (default 16)"
+    )
+    parser.add_argument(
+        "--no-pacing", action="store_true", help="switch the send governor off (fake servers)"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -138,6 +158,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "accounts": commands.cmd_accounts,
         "status": commands.cmd_status,
         "run": commands.cmd_run,
+        "worker": commands.cmd_worker,
         "send": commands.cmd_send,
         "demo": commands.cmd_demo,
         "fake-server": _fake_server,

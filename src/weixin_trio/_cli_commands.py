@@ -28,7 +28,15 @@ if TYPE_CHECKING:
 
     AnyStore = FileStore | RedisStore
 
-__all__ = ["cmd_accounts", "cmd_demo", "cmd_login", "cmd_run", "cmd_send", "cmd_status"]
+__all__ = [
+    "cmd_accounts",
+    "cmd_demo",
+    "cmd_login",
+    "cmd_run",
+    "cmd_send",
+    "cmd_status",
+    "cmd_worker",
+]
 
 log = logging.getLogger("weixin_trio.cli")
 
@@ -253,16 +261,26 @@ def load_handler(spec: str) -> Handler:
     return result
 
 
-async def cmd_run(args: Any) -> int:
-    """``weixin-trio run MODULE:HANDLER``: SIGINT/SIGTERM drain and stop; twice: at once."""
-    handler = load_handler(args.handler)
+def _client_options(args: Any) -> dict[str, Any]:
     options: dict[str, Any] = {}
     if args.cdn_base_url:
         options["cdn_base_url"] = args.cdn_base_url
     if args.no_pacing:
         options["pacing"] = None
+    return options
+
+
+async def cmd_run(args: Any) -> int:
+    """``weixin-trio run MODULE:HANDLER``: SIGINT/SIGTERM drain and stop; twice: at once."""
+    if args.fanout and not args.redis:
+        raise CliError("--fanout needs --redis URL")
+    if args.fanout == (args.handler is not None):
+        raise CliError("give MODULE:HANDLER, or --fanout (the workers run the handler)")
+    handler = load_handler(args.handler) if args.handler is not None else None
+    options = _client_options(args)
     async with _open_store(args) as store:
         if isinstance(store, FileStore):
+            assert handler is not None
             accounts = await _accounts(store, args.account or None)
             if not accounts:
                 raise CliError(f"no accounts in {store.path}; run `weixin-trio login` first")
@@ -275,6 +293,11 @@ async def cmd_run(args: Any) -> int:
             )
         if args.account:
             raise CliError("--account cannot be used with --redis: accounts are leased")
+        if handler is None:
+            from .redis import StreamPublisher, agree_partitions
+
+            partitions = await _agree(agree_partitions, store, args.partitions)
+            handler = StreamPublisher(store, partitions=partitions)
         return await run_leased(
             store,
             handler,
@@ -283,6 +306,37 @@ async def cmd_run(args: Any) -> int:
             lease_ttl=args.lease_ttl,
             node_id=args.node_id,
         )
+
+
+async def _agree(agree: Any, store: RedisStore, partitions: int | None) -> int:
+    try:
+        count: int = await agree(store, partitions)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    return count
+
+
+async def cmd_worker(args: Any) -> int:
+    """``weixin-trio worker MODULE:HANDLER --redis URL``: handle fanned-out messages."""
+    if not args.redis:
+        raise CliError("worker needs --redis URL")
+    handler = load_handler(args.handler)
+    from .redis import agree_partitions, open_fanout_worker
+
+    async with _open_store(args) as store:
+        assert not isinstance(store, FileStore)
+        partitions = await _agree(agree_partitions, store, args.partitions)
+        runner = open_fanout_worker(
+            handler,
+            store=store,
+            node_id=args.node_id,
+            partitions=partitions,
+            lease_ttl=args.lease_ttl,
+            max_concurrency=args.max_concurrency,
+            client_options=_client_options(args),
+        )
+        banner = f"worker handling {partitions} partition(s) in {_where(store)}; Ctrl+C to stop"
+        return await _serve_until_signal(runner, store, banner, None)
 
 
 async def run_accounts(
@@ -361,7 +415,10 @@ async def _heartbeat(store: AnyStore, runner: Any) -> None:
     offset = time.time() - trio.current_time()
     node = getattr(runner, "node_id", None)
     while True:
-        for account_id, stats in runner.statistics().items():
+        stats_by_account = runner.statistics()
+        if not isinstance(stats_by_account, dict):
+            return  # a fan-out worker: it has no per-account monitors to report
+        for account_id, stats in stats_by_account.items():
             beat = {
                 "last_poll_at": stats.last_poll_at and stats.last_poll_at + offset,
                 "paused_until": stats.paused_until and stats.paused_until + offset,

@@ -2,7 +2,8 @@
 
 Each process registers itself in a heartbeat set and, every ``lease_ttl / 3`` seconds,
 renews its leases, reads the account list and claims or releases accounts so that each
-live process holds its fair share (:func:`~._balance.plan_leases`).
+live process holds its fair share (the rounds: :mod:`._coordinator`; the plan:
+:func:`~._balance.plan_leases`).
 
 Safety:
 
@@ -30,18 +31,16 @@ import socket
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, final
 
-import attrs
 import trio
 
 from .._multi import open_accounts
 from ..login import Account
-from ..store._base import StoreError
 from . import _scripts
-from ._balance import plan_leases
+from ._coordinator import LeaseCoordinator, open_coordinator
 from ._store import redis_errors
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Mapping
+    from collections.abc import AsyncIterator, Callable, Mapping
 
     from .._monitor_types import Handler, MonitorStatistics
     from .._multi import AccountRunner
@@ -50,9 +49,6 @@ if TYPE_CHECKING:
 __all__ = ["LeasedAccounts", "Leases", "default_node_id", "open_leased_accounts"]
 
 log = logging.getLogger("weixin_trio.leases")
-
-#: Part of the TTL a monitor may run after the last renewal was *sent*.
-SAFE_FRACTION = 0.8
 
 
 def default_node_id() -> str:
@@ -69,25 +65,43 @@ class Leases:
         prefix: Key prefix (the store's).
         node_id: This process's id.
         ttl: Lease lifetime in seconds.
+        group: Name of the node set (pollers and workers balance separately).
+        key: The lease key of a name (default: the account's lease key).
     """
 
-    def __init__(self, client: RedisClient, *, prefix: str, node_id: str, ttl: float) -> None:
+    def __init__(
+        self,
+        client: RedisClient,
+        *,
+        prefix: str,
+        node_id: str,
+        ttl: float,
+        group: str = "nodes",
+        key: Callable[[str], str] | None = None,
+    ) -> None:
         self.client = client
         self.prefix = prefix
         self.node_id = node_id
+        self.group = group
         self.ttl_ms = max(1, round(ttl * 1000))
+        self._key = key or (lambda name: _scripts.lease_key(prefix, name))
         self._renew = client.register_script(_scripts.RENEW)
         self._release = client.register_script(_scripts.RELEASE)
         self._heartbeat = client.register_script(_scripts.HEARTBEAT)
 
     @property
+    def ttl(self) -> float:
+        """Lease lifetime in seconds."""
+        return self.ttl_ms / 1000
+
+    @property
     def nodes_key(self) -> str:
-        """The sorted set of live processes."""
-        return f"{self.prefix}:nodes"
+        """The sorted set of live processes of this group."""
+        return f"{self.prefix}:{self.group}"
 
     def key(self, name: str) -> str:
-        """The lease key of account ``name``."""
-        return _scripts.lease_key(self.prefix, name)
+        """The lease key of ``name``."""
+        return self._key(name)
 
     async def claim(self, name: str) -> str | None:
         """Take the lease of ``name`` if it is free; returns its token."""
@@ -128,43 +142,39 @@ def _nx() -> Any:
     return PureToken.NX
 
 
-@attrs.define
-class _Held:
-    token: str
-    releasing: bool = False
-
-
 @final
 class LeasedAccounts:
     """The accounts this process holds, in one :func:`open_leased_accounts` block."""
 
-    def __init__(
-        self,
-        store: RedisStore,
-        leases: Leases,
-        runner: AccountRunner,
-        nursery: trio.Nursery,
-        interval: float,
-    ) -> None:
+    def __init__(self, store: RedisStore, runner: AccountRunner) -> None:
         self._store = store
-        self._leases = leases
         self._runner = runner
-        self._nursery = nursery
-        self._interval = interval
-        self._held: dict[str, _Held] = {}
-        self._changed = trio.Event()
-        self.nodes: list[str] = []
-        self.lost: int = 0
+        self.coordinator: LeaseCoordinator[Account] | None = None
+
+    @property
+    def _coordinator(self) -> LeaseCoordinator[Account]:
+        assert self.coordinator is not None
+        return self.coordinator
 
     @property
     def node_id(self) -> str:
         """This process's id."""
-        return self._leases.node_id
+        return self._coordinator.node_id
+
+    @property
+    def nodes(self) -> list[str]:
+        """The live processes seen in the last round (sorted)."""
+        return self._coordinator.nodes
+
+    @property
+    def lost(self) -> int:
+        """How many leases this process lost (stolen, or expired under it)."""
+        return self._coordinator.lost
 
     @property
     def account_ids(self) -> list[str]:
         """Accounts whose lease this process holds (sorted)."""
-        return sorted(self._held)
+        return self._coordinator.held
 
     @property
     def runner(self) -> AccountRunner:
@@ -181,112 +191,46 @@ class LeasedAccounts:
         Cancellation:
             Safe.
         """
-        await self._changed.wait()
+        await self._coordinator.wait_changed()
 
-    def _notify(self) -> None:
-        self._changed.set()
-        self._changed = trio.Event()
+    # --- LeaseTarget ------------------------------------------------------------------
 
-    def _safe_end(self, sent: float) -> float:
-        """The local time our lease is surely still valid until, for a renewal sent then."""
-        return sent + SAFE_FRACTION * self._leases.ttl_ms / 1000
-
-    async def _tick(self) -> None:
-        """One round: heartbeat, renew, plan, release, claim."""
-        sent = trio.current_time()
-        self.nodes = await self._leases.heartbeat()
-        accounts = self._parse(await self._store.load_accounts())
-        for name, held in list(self._held.items()):
-            if not await self._leases.renew(name, held.token):
-                self._lose(name)
-            elif self._runner.running(name):
-                self._runner.set_deadline(name, self._safe_end(sent))
-            elif not held.releasing and name in accounts:
-                # Its monitor stopped at the safe end (renewals were late) but the lease
-                # is still ours: serve the account again.
-                self._start(name, accounts[name], sent)
-        plan = plan_leases(accounts, self.nodes, self.node_id, self._held)
-        for name in plan.release:
-            held = self._held[name]
-            if not held.releasing:
-                held.releasing = True
-                self._nursery.start_soon(self._hand_over, name, held)
-        active = sum(1 for h in self._held.values() if not h.releasing)
-        for name in plan.claim:
-            if active >= plan.target:
-                break
-            token = await self._leases.claim(name)
-            if token is None:
-                continue
-            active += 1
-            self._held[name] = _Held(token)
-            self._store.fence(name, token)
-            log.info("%s: claimed %s", self.node_id, name)
-            self._start(name, accounts[name], sent)
-            self._notify()
-
-    def _parse(self, stored: list[dict[str, Any]]) -> dict[str, Account]:
+    async def resources(self) -> dict[str, Account]:
+        """Every stored account that parses (a corrupt one is logged and skipped)."""
         accounts = {}
-        for data in stored:
+        for data in await self._store.load_accounts():
             try:
                 account = Account.from_json(data)
             except ValueError as exc:
-                log.error("%s: skipping a corrupt stored account: %s", self.node_id, exc)
+                log.error("skipping a corrupt stored account: %s", exc)
                 continue
             accounts[account.account_id] = account
         return accounts
 
-    def _start(self, name: str, account: Account, sent: float) -> None:
-        del name
-        self._runner.start_soon(account, deadline=self._safe_end(sent))
+    def start(self, name: str, resource: Account, token: str, deadline: float) -> None:
+        """Fence the account's writes with the lease token and start its monitor."""
+        self._store.fence(name, token)
+        self._runner.start_soon(resource, deadline=deadline)
 
-    def _lose(self, name: str) -> None:
-        """Our lease is gone: stop polling the account now (fenced writes fail anyway)."""
-        held = self._held.pop(name, None)
-        if held is None:
-            return
-        self.lost += 1
-        log.warning("%s: lost the lease of %s; stopping its monitor", self.node_id, name)
+    def extend(self, name: str, deadline: float) -> bool:
+        """Push the account's safe end; ``False`` if its monitor no longer runs."""
+        if not self._runner.running(name):
+            return False
+        self._runner.set_deadline(name, deadline)
+        return True
+
+    def stop_now(self, name: str) -> None:
+        """The lease is gone: stop polling at once (fenced writes fail anyway)."""
         self._runner.set_deadline(name, trio.current_time())
         self._runner.remove(name)
-        self._notify()
 
-    async def _hand_over(self, name: str, held: _Held) -> None:
-        """Drain the account's monitor, then free its lease for another process."""
-        log.info("%s: handing over %s", self.node_id, name)
+    async def drain(self, name: str) -> None:
+        """Stop the account's monitor gracefully and wait for it."""
         await self._runner.remove_and_wait(name)
-        if self._held.get(name) is held:
-            del self._held[name]
-            self._store.fence(name, None)
-            try:
-                await self._leases.release(name, held.token)
-            except StoreError as exc:
-                log.warning("%s: could not release %s (%s); it expires", self.node_id, name, exc)
-            self._notify()
 
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self._tick()
-            except StoreError as exc:
-                log.warning("%s: lease round failed: %s", self.node_id, exc)
-            await trio.sleep(self._interval)
-
-    async def _leave(self) -> None:
-        """Release every lease still held and leave the heartbeat set (shielded)."""
-        with trio.CancelScope(shield=True), trio.move_on_after(3.0):
-            for name, held in list(self._held.items()):
-                try:
-                    await self._leases.release(name, held.token)
-                except StoreError as exc:
-                    log.warning("%s: could not release %s: %s", self.node_id, name, exc)
-                    break
-                self._store.fence(name, None)
-            self._held.clear()
-            try:
-                await self._leases.heartbeat(leaving=True)
-            except StoreError as exc:
-                log.warning("%s: could not leave the node set: %s", self.node_id, exc)
+    def released(self, name: str) -> None:
+        """Writes of the account are no longer fenced by this process."""
+        self._store.fence(name, None)
 
 
 @asynccontextmanager
@@ -328,20 +272,12 @@ async def open_leased_accounts(
     leases = Leases(
         store.client, prefix=store.prefix, node_id=node_id or default_node_id(), ttl=lease_ttl
     )
-    leased: LeasedAccounts | None = None
-    try:
-        async with open_accounts(
-            handler, store=store, client_options=client_options, **monitor_options
-        ) as runner:
-            async with trio.open_nursery() as nursery:
-                leased = LeasedAccounts(store, leases, runner, nursery, lease_ttl / 3)
-                await leased._tick()  # the first round runs before yielding
-                nursery.start_soon(leased._run)
-                try:
-                    yield leased
-                finally:
-                    nursery.cancel_scope.cancel()
-            # Leaving open_accounts drains and stops every held account's monitor.
-    finally:
-        if leased is not None:
-            await leased._leave()
+    drain_timeout = float(monitor_options.get("drain_timeout", 10.0)) + 10.0
+    async with open_accounts(
+        handler, store=store, client_options=client_options, **monitor_options
+    ) as runner:
+        leased = LeasedAccounts(store, runner)
+        async with open_coordinator(leases, leased, drain_timeout=drain_timeout) as coordinator:
+            leased.coordinator = coordinator
+            yield leased
+        # The coordinator drained every held account before it released the leases.

@@ -13,8 +13,14 @@ scripts below touch a single slot and work on Redis Cluster. Layout, for the pre
     wxt:{bot-im-bot}:dead      list   dead letters (JSON)
     wxt:{bot-im-bot}:outbox    hash   entry id -> "<seq>:<json>"
     wxt:{bot-im-bot}:lease     string the lease token of the owning process
+    wxt:{fanout-N}:stream      stream fan-out partition N (account, id, message JSON)
+    wxt:{fanout-N}:fanned      zset   "<account> <id>" published lately (dedupe)
+    wxt:{fanout-N}:lease       string the lease of the worker consuming partition N
     wxt:accounts               hash   account id -> credentials (JSON)
-    wxt:nodes                  zset   live process ids, scored by heartbeat expiry
+    wxt:nodes                  zset   live pollers, scored by heartbeat expiry
+    wxt:workers                zset   live fan-out workers, likewise
+    wxt:fanout                 hash   partitions (the count every process must agree on)
+    wxt:status                 hash   account id -> heartbeat of ``weixin-trio run``
 
 Message JSON never goes through Lua's ``cjson`` (its numbers are doubles, which would
 round 64-bit message ids); the scripts store the strings they are given.
@@ -26,13 +32,16 @@ from ..store._file import account_key
 
 __all__ = [
     "ACCOUNT_KEYS",
+    "ACK",
     "HEARTBEAT",
     "LOAD",
+    "PUBLISH",
     "RELEASE",
     "RENEW",
     "WRITE",
     "account_keys",
     "lease_key",
+    "partition_keys",
 ]
 
 #: The per-account keys, in the order the scripts receive them.
@@ -150,3 +159,31 @@ end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 return redis.call('ZRANGE', KEYS[1], 0, -1)
 """
+
+# KEYS: stream, fanned (zset of lately published "<account> <id>"), same slot.
+# ARGV: account, message id, message JSON, dedupe window (ms). A message published
+# twice (a poller redelivering it after a crash or a hand-over) is added once.
+PUBLISH = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local member = ARGV[1] .. ' ' .. ARGV[2]
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - tonumber(ARGV[4]))
+if redis.call('ZSCORE', KEYS[2], member) then
+  return 0
+end
+redis.call('ZADD', KEYS[2], now, member)
+redis.call('XADD', KEYS[1], '*', 'a', ARGV[1], 'id', ARGV[2], 'm', ARGV[3])
+return 1
+"""
+
+# KEYS: stream. ARGV: group, entry id. Acknowledge and delete (streams stay short).
+ACK = """
+redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
+return redis.call('XDEL', KEYS[1], ARGV[2])
+"""
+
+
+def partition_keys(prefix: str, partition: int) -> tuple[str, str, str]:
+    """Stream, dedupe set and worker lease of a fan-out partition (one slot)."""
+    base = f"{prefix}:{{fanout-{partition}}}"
+    return f"{base}:stream", f"{base}:fanned", f"{base}:lease"

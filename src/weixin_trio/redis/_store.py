@@ -135,6 +135,10 @@ class RedisStore:
         else:
             self._fences[account] = token
 
+    def fence_token(self, account: str) -> str:
+        """The lease token fencing ``account``'s writes (``""``: unfenced)."""
+        return self._fences.get(account, "")
+
     async def _run_write(self, account: str, what: str, *args: str | int | float) -> None:
         keys = _scripts.account_keys(self.prefix, account)
         argv = [self._fences.get(account, ""), *(str(a) for a in args)]
