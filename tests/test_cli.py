@@ -164,3 +164,14 @@ def test_usage_errors_exit_2() -> None:
     with pytest.raises(SystemExit) as info:
         main(["no-such-command"])
     assert info.value.code == 2
+
+
+def test_global_options_work_before_the_command(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Regression: the top-level defaults once overwrote an option given before the command.
+    state = tmp_path / "state"
+    assert main(["--state-dir", str(state), "accounts"]) == 0
+    assert capsys.readouterr().out.strip().startswith(f"no accounts in {state};")
+    assert main(["--state-dir", str(state), "--base-url", "http://x.invalid", "status"]) == 0
+    assert capsys.readouterr().out.strip() == f"no accounts in {state}"

@@ -24,6 +24,7 @@ PUBLIC_MODULES = [
     "weixin_trio.crypto",
     "weixin_trio.cdn",
     "weixin_trio.media",
+    "weixin_trio.redis",
 ]
 
 #: DESIGN §3: names outside checks and examples rely on.

@@ -50,7 +50,7 @@ def default_state_dir() -> Path:
     return Path(platformdirs.user_state_dir("weixin-trio", appauthor=False))
 
 
-def _parser() -> argparse.ArgumentParser:
+def _common_options() -> argparse.ArgumentParser:
     # Options valid before and after the command. SUPPRESS keeps a subcommand's
     # defaults from overwriting what was given before it (an argparse pitfall).
     common = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
@@ -64,8 +64,16 @@ def _parser() -> argparse.ArgumentParser:
         help="keep accounts and journals in Redis (default $WEIXIN_TRIO_REDIS_URL)",
     )
     common.add_argument("--redis-prefix", help="key prefix in Redis (default wxt)")
+    return common
+
+
+def _parser() -> argparse.ArgumentParser:
+    # The top level gets its own copy of the common options: ``set_defaults`` below
+    # changes the defaults of the very action objects it holds, and shared with the
+    # subcommands they would overwrite an option given before the command.
+    common = _common_options()
     parser = argparse.ArgumentParser(
-        prog="weixin-trio", description="WeChat iLink bots with trio.", parents=[common]
+        prog="weixin-trio", description="WeChat iLink bots with trio.", parents=[_common_options()]
     )
     parser.add_argument("--version", action="version", version=f"weixin-trio {__version__}")
     parser.set_defaults(
@@ -130,9 +138,7 @@ def _scale_options(parser: argparse.ArgumentParser) -> None:
         "--lease-ttl", type=float, default=15.0, help="with --redis: lease lifetime (s)"
     )
     parser.add_argument("--node-id", default=None, help="with --redis: this process's id")
-    parser.add_argument(
-        "--partitions", type=int, default=None, help="fan-out streams (default 16)"
-    )
+    parser.add_argument("--partitions", type=int, default=None, help="fan-out streams (default 16)")
     parser.add_argument(
         "--no-pacing", action="store_true", help="switch the send governor off (fake servers)"
     )

@@ -47,6 +47,10 @@ class ReplyContext:
     deterministic: bool = True
     _counter: itertools.count[int] = attrs.field(factory=itertools.count, init=False)
 
+    def restart(self) -> None:
+        """Number replies from the start again (a new attempt at the same message)."""
+        self._counter = itertools.count()
+
     def next_client_id(self, message_id: int) -> str | None:
         """The ``client_id`` for the next reply (``None``: let the client pick one)."""
         index = next(self._counter)
@@ -131,6 +135,16 @@ class Message:
             RuntimeError: The message was built without a client (e.g. in a unit test).
         """
         return self._require_ctx().client
+
+    def restart_replies(self) -> None:
+        """Start the reply numbering over, for another attempt at handling this message.
+
+        The monitor calls it before every attempt, so a retried handler's replies
+        reuse the ``client_id``\\ s of the failed attempt's (WeChat shows those once),
+        exactly as after a redelivery.
+        """
+        if self._ctx is not None:
+            self._ctx.restart()
 
     async def reply(self, text: str) -> SendResult:
         """Send ``text`` to the sender, with this message's context token.

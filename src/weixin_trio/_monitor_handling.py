@@ -7,6 +7,7 @@ below); split out to keep each module readable.
 from __future__ import annotations
 
 import logging
+import time
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
@@ -152,7 +153,7 @@ class HandlingMixin:
                         work.entry.raw,
                         attempts,
                         repr(outcome),
-                        trio.current_time(),
+                        time.time(),
                     )
                 )
                 log.error(
@@ -172,6 +173,7 @@ class HandlingMixin:
     async def _attempt(self, work: Work) -> Exception | str | None:
         """Run the handler once; ``None`` on success, ``"cut"``/``"interrupted"``, or the error."""
         outcome: Exception | str | None = None
+        work.message.restart_replies()  # a retry reuses the failed attempt's client_ids
         with self._protected_scope() as scope:
             work.scope = scope
             if self._handler_timeout is not None:

@@ -8,7 +8,6 @@ dict (claim succeeds only if the account is free; release frees it).
 from __future__ import annotations
 
 import math
-import random
 from collections import Counter
 from typing import TYPE_CHECKING
 
@@ -18,6 +17,7 @@ from weixin_trio.redis import fair_share, plan_leases
 from weixin_trio.redis._balance import preferred_node, weight
 
 if TYPE_CHECKING:
+    import random
     from collections.abc import Sequence
 
 NODE_NAMES = st.text(alphabet="abcdefgh0123456789-", min_size=1, max_size=8)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import re
 import socket
+import ssl
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import coredis
 import pytest
@@ -461,3 +462,25 @@ async def test_store_satisfies_the_protocol(redis_store: RedisStore) -> None:
     await redis_store.flush(ACCOUNT)
     await redis_store.aclose()
     assert (await redis_store.load(ACCOUNT)).pending == ()  # aclose leaves the pool to its owner
+
+
+def test_tls_urls_verify_certificates_and_host_names_by_default() -> None:
+    """coredis alone accepts any certificate name for ``rediss://``; we do not."""
+    seen: dict[str, Any] = {}
+    real_from_url = coredis.Redis.from_url
+
+    def spy(url: str, **kwargs: Any) -> Any:
+        seen.update(kwargs)
+        return real_from_url(url, **kwargs)
+
+    async def main() -> None:
+        with pytest.raises(StoreUnavailableError):
+            async with open_redis_store("rediss://127.0.0.1:1/0", connect_timeout=0.5):
+                pass
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(coredis.Redis, "from_url", spy)
+        trio.run(main)
+    context = seen["ssl_context"]
+    assert context.check_hostname is True
+    assert context.verify_mode == ssl.CERT_REQUIRED

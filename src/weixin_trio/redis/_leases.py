@@ -229,8 +229,14 @@ class LeasedAccounts:
         await self._runner.remove_and_wait(name)
 
     def released(self, name: str) -> None:
-        """Writes of the account are no longer fenced by this process."""
-        self._store.fence(name, None)
+        """Writes of the account are no longer fenced by this process.
+
+        Not while its monitor still drains (after a lost lease, :meth:`stop_now` lets
+        running handlers finish): their writes must keep failing. A later claim fences
+        the account with the new token.
+        """
+        if self._runner.monitor(name) is None:
+            self._store.fence(name, None)
 
 
 @asynccontextmanager

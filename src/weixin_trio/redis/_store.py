@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import ssl
 from contextlib import asynccontextmanager, contextmanager
 from typing import TYPE_CHECKING, Any, final
 from urllib.parse import urlsplit, urlunsplit
@@ -303,7 +304,9 @@ async def open_redis_store(
     """Connect to Redis at ``url`` and yield a :class:`RedisStore` on it.
 
     Args:
-        url: ``redis://[user:password@]host:port/db`` (``rediss://`` for TLS).
+        url: ``redis://[user:password@]host:port/db`` (``rediss://`` for TLS, with
+            the certificate and host name verified against the system's CAs unless
+            ``ssl_context`` is given).
         prefix: Prefix of every key.
         seen_window: How many recently accepted message ids are kept for dedupe.
         connect_timeout: Seconds the first ``PING`` may take.
@@ -324,6 +327,9 @@ async def open_redis_store(
         "stream_timeout": 30.0,
         **client_options,
     }
+    if url.startswith("rediss://") and "ssl_context" not in options:
+        # coredis's own default accepts any certificate name; verify like a browser.
+        options["ssl_context"] = ssl.create_default_context()
     client: RedisClient = coredis.Redis.from_url(url, decode_responses=True, **options)
     # Built (and the prefix checked) before coredis's task group is entered, so a bad
     # prefix is a plain ValueError, not one wrapped in an ExceptionGroup.

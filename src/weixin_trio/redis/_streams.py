@@ -23,12 +23,14 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import time
 import zlib
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, final
 
 import attrs
+import cattrs
 import coredis.exceptions
 import trio
 
@@ -36,7 +38,7 @@ from .. import _wire as w
 from .._client import open_client
 from .._messages import Message, ReplyContext
 from ..login import Account
-from ..store._base import DeadLetter, StoreError
+from ..store._base import DeadLetter, StoreError, StoreUnavailableError
 from . import _scripts
 from ._coordinator import LeaseCoordinator, open_coordinator
 from ._leases import Leases, default_node_id
@@ -137,8 +139,11 @@ class StreamPublisher:
     async def __call__(self, message: Message) -> None:
         """Append ``message`` to its partition's stream.
 
+        While Redis cannot be reached, it waits and retries (1 s, doubling, at most
+        30 s) instead of failing, so the monitor does not dead-letter the message.
+
         Raises:
-            StoreUnavailableError: Redis cannot be reached (the monitor retries).
+            StoreError: Redis refused the script (a configuration error).
 
         Cancellation:
             Safe: a publish either happened or not; the monitor redelivers otherwise.
@@ -148,9 +153,21 @@ class StreamPublisher:
         stream, fanned, _lease = _scripts.partition_keys(self.store.prefix, partition)
         body = json.dumps(w.unstructure(message.raw), ensure_ascii=False, separators=(",", ":"))
         args: list[str | int] = [account, message.message_id, body, self._window_ms]
-        with redis_errors(f"publishing a message of {account}"):
-            await self._publish(keys=[stream, fanned], args=args)
-        self.published += 1
+        delay = 1.0
+        while True:
+            try:
+                with redis_errors(f"publishing a message of {account}"):
+                    await self._publish(keys=[stream, fanned], args=args)
+            except StoreUnavailableError as exc:
+                # Not a handler failure: retrying here keeps the message from being
+                # dead-lettered while Redis is away (a stop cuts the wait; the monitor
+                # then redelivers the message at its next start).
+                log.warning("%s; retrying in %.0fs", exc, delay)
+                await trio.sleep(delay)
+                delay = min(delay * 2, 30.0)
+                continue
+            self.published += 1
+            return
 
 
 @attrs.frozen
@@ -195,6 +212,8 @@ class FanoutWorker:
         max_concurrency: int,
         max_attempts: int,
         retry_delay: float,
+        handler_timeout: float | None,
+        drain_timeout: float,
         client_options: Mapping[str, Any],
     ) -> None:
         self.store = store
@@ -204,6 +223,8 @@ class FanoutWorker:
         self._limiter = trio.CapacityLimiter(max_concurrency)
         self._max_attempts = max_attempts
         self._retry_delay = retry_delay
+        self._handler_timeout = math.inf if handler_timeout is None else handler_timeout
+        self._drain_timeout = drain_timeout
         self._client_options = client_options
         self._ack = store.client.register_script(_scripts.ACK)
         self._clients: dict[str, ILinkClient] = {}
@@ -263,6 +284,9 @@ class FanoutWorker:
         part.stopping = True
         if part.read_scope is not None:
             part.read_scope.cancel()
+        with trio.move_on_after(self._drain_timeout):
+            await part.done.wait()
+        part.scope.cancel()  # past the drain: its entry stays pending for the next owner
         await part.done.wait()
         self._held.pop(name, None)
 
@@ -359,7 +383,7 @@ class FanoutWorker:
             if client is None:
                 raise ValueError(f"unknown account {account!r}")
             message = Message.from_json(raw, message_id=mid, ctx=ReplyContext(client))
-        except (KeyError, ValueError, TypeError) as exc:
+        except (KeyError, ValueError, TypeError, AttributeError, cattrs.BaseValidationError) as exc:
             log.error("dropping a malformed stream entry %s: %s", entry.identifier, exc)
             await self._acknowledge(stream, entry.identifier)
             return
@@ -385,9 +409,18 @@ class FanoutWorker:
         for attempt in range(self._max_attempts):
             if attempt:
                 await trio.sleep(self._retry_delay)
+            message.restart_replies()  # as in the monitor: a retry reuses client_ids
             async with self._limiter:
                 try:
-                    await self._handler(message)
+                    with trio.fail_after(self._handler_timeout):
+                        await self._handler(message)
+                except trio.TooSlowError:
+                    self._failed += 1
+                    error = TimeoutError(
+                        f"handler exceeded handler_timeout={self._handler_timeout}s"
+                    )
+                    log.warning("handler timed out for message %d", message.message_id)
+                    continue
                 except Exception as exc:
                     self._failed += 1
                     error = exc
@@ -418,6 +451,7 @@ async def open_fanout_worker(
     max_concurrency: int = 16,
     max_attempts: int = 3,
     retry_delay: float = 1.0,
+    handler_timeout: float | None = None,
     drain_timeout: float = 10.0,
     client_options: Mapping[str, Any] | None = None,
 ) -> AsyncIterator[FanoutWorker]:
@@ -433,7 +467,10 @@ async def open_fanout_worker(
         max_concurrency: Handlers running at once (partitions run one message at a time).
         max_attempts: Handler runs per message before it is dead-lettered.
         retry_delay: Seconds between attempts.
-        drain_timeout: Seconds leaving the block waits for handlers in progress.
+        handler_timeout: Optional deadline of one handler run (counts as a failure).
+        drain_timeout: Seconds a partition being handed over (or the whole worker,
+            when leaving the block) waits for the handler in progress; then it is
+            cancelled and its message stays pending for the next owner.
         client_options: Extra arguments for :func:`~weixin_trio.open_client`.
 
     Yields:
@@ -464,6 +501,8 @@ async def open_fanout_worker(
             max_concurrency=max_concurrency,
             max_attempts=max_attempts,
             retry_delay=retry_delay,
+            handler_timeout=handler_timeout,
+            drain_timeout=drain_timeout,
             client_options=dict(client_options or {}),
         )
         worker.node_id = node
