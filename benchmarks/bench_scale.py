@@ -398,7 +398,9 @@ def main() -> None:
     parser.add_argument("--messages-cpu", type=int, default=400)
     parser.add_argument("--messages-io", type=int, default=2000)
     parser.add_argument("--cpu-ms", type=float, default=50.0, help="CPU per cpu message")
-    parser.add_argument("--lease-ttl", type=float, default=3.0)
+    parser.add_argument(
+        "--lease-ttl", type=float, default=15.0, help="as the CLI default (see README)"
+    )
     parser.add_argument(
         "--cpu-concurrency", type=int, default=2, help="--max-concurrency for the cpu handler"
     )

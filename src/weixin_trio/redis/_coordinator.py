@@ -131,6 +131,7 @@ class LeaseCoordinator(Generic[R]):
             ):
                 # It stopped at its safe end (renewals were late) but the lease is still
                 # ours: serve it again.
+                log.warning("%s: renewals of %s were late; serving it again", self.node_id, name)
                 self._target.start(name, resources[name], held.token, self._safe_end(sent))
         plan = plan_leases(resources, self.nodes, self.node_id, self._held)
         for name in plan.release:
