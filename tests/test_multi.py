@@ -112,3 +112,65 @@ async def test_a_failing_account_restarts_without_affecting_the_others(
         assert runner.failures[other.bot_id] == 1
         assert runner.statistics()["stale@im.bot"].stale_tokens >= 1
         assert runner.statistics()[good.account_id].handled == 1
+
+
+async def test_deadline_stops_an_account_without_drain_and_moving_it_extends(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    """A lease's safe end: handlers are cut, no notifystop, no restart; moves extend it."""
+    fake = FakeILinkServer(seed=4)
+    store = wx.MemoryStore()
+    started: list[str] = []
+
+    async def slow(msg: wx.Message) -> None:
+        started.append(msg.text)
+        await trio.sleep(100)
+        await msg.reply("finished")
+
+    acct = Acct(fake.default.bot_id, fake.token, fake.base_url)
+    options = {"transport": fake.transport(), "pacing": None}
+    async with open_accounts(slow, store=store, client_options=options, drain_timeout=60) as runner:
+        now = trio.current_time()
+        await runner.add(acct, deadline=now + 10)
+        runner.set_deadline(acct.account_id, now + 20)  # moved: it must still run at 15
+        fake.inject_text("u@im.wechat", "one")
+        await until(lambda: started == ["one"])
+        await trio.sleep_until(now + 15)
+        assert runner.running(acct.account_id)
+        await trio.sleep_until(now + 20)
+        await runner.wait_stopped(acct.account_id)
+        stopped_at = trio.current_time()
+        assert not runner.running(acct.account_id)
+        await trio.sleep(30)  # never restarted
+        assert runner.monitor(acct.account_id) is None
+    assert stopped_at - now < 21  # not the 60 s drain
+    assert fake.sent_texts("u@im.wechat") == []
+    assert fake.notify_events() == ["start"]  # no notifystop after the deadline
+    state = await store.load(acct.account_id)
+    assert [e.message_id for e in state.pending] != []  # the cut message stays pending
+
+
+async def test_remove_with_zero_drain_cuts_handlers_at_once(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    fake = FakeILinkServer(seed=5)
+    store = wx.MemoryStore()
+    started = trio.Event()
+
+    async def slow(msg: wx.Message) -> None:
+        started.set()
+        await trio.sleep(100)
+
+    acct = Acct(fake.default.bot_id, fake.token, fake.base_url)
+    options = {"transport": fake.transport(), "pacing": None}
+    async with open_accounts(
+        slow, [acct], store=store, client_options=options, drain_timeout=60
+    ) as runner:
+        fake.inject_text("u@im.wechat", "one")
+        await started.wait()
+        start = trio.current_time()
+        assert runner.remove(acct.account_id, drain_timeout=0, notify=False)
+        await runner.wait_stopped(acct.account_id)
+        assert trio.current_time() - start < 1
+    assert fake.notify_events() == ["start"]
+    assert len((await store.load(acct.account_id)).pending) == 1

@@ -152,12 +152,25 @@ class Monitor(HandlingMixin, metaclass=NoPublicConstructor):
         """The account this monitor serves (its store namespace)."""
         return self._account
 
-    def stop(self) -> None:
+    def stop(self, *, drain_timeout: float | None = None, notify: bool | None = None) -> None:
         """Stop the monitor: abort the poll at once, drain handlers, then exit.
 
         The ``async with open_monitor(...)`` block (or :func:`run_monitor`) ends without
-        an exception. Safe to call more than once, and from a handler.
+        an exception. Safe to call more than once (a later call can only shorten the
+        drain), and from a handler.
+
+        Args:
+            drain_timeout: Use this drain instead of the monitor's ``drain_timeout``;
+                ``0`` cancels running handlers at once (their messages stay pending),
+                e.g. when another process has taken the account over.
+            notify: Whether to send ``notifystop`` (default: as configured).
         """
+        if notify is not None:
+            self._notify = notify
+        if drain_timeout is not None:
+            self._drain_timeout = min(self._drain_timeout, drain_timeout)
+            if self._stopping:
+                self._set_drain_deadline(trio.current_time() + drain_timeout)
         self._stop_requested = True
         if self._body_scope is not None:
             self._body_scope.cancel()
@@ -254,7 +267,10 @@ class Monitor(HandlingMixin, metaclass=NoPublicConstructor):
         self._stopping = True
         self._poll_scope.cancel()
         self._service_scope.cancel()
-        self._drain_deadline = trio.current_time() + self._drain_timeout
+        self._set_drain_deadline(trio.current_time() + self._drain_timeout)
+
+    def _set_drain_deadline(self, deadline: float) -> None:
+        self._drain_deadline = min(self._drain_deadline, deadline)
         for scope in self._protected:
             scope.deadline = min(scope.deadline, self._drain_deadline)
 

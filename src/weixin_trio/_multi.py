@@ -68,6 +68,8 @@ class AccountRunner:
         self._scopes: dict[str, trio.CancelScope] = {}
         self._monitors: dict[str, Monitor] = {}
         self._stopped: dict[str, trio.Event] = {}
+        self._deadlines: dict[str, float] = {}
+        self._deadline_moved: dict[str, trio.Event] = {}
         self.failures: dict[str, int] = {}
 
     @property
@@ -114,6 +116,7 @@ class AccountRunner:
             raise ValueError(f"account {account.account_id} is already running")
         scope = trio.CancelScope(deadline=deadline)
         self._scopes[account.account_id] = scope
+        self._deadlines[account.account_id] = deadline
         self._stopped.setdefault(account.account_id, trio.Event())
         return scope
 
@@ -122,10 +125,19 @@ class AccountRunner:
         return account_id in self._scopes
 
     def set_deadline(self, account_id: str, deadline: float) -> None:
-        """Move the time at which an account stops (a lease's safe end, say)."""
+        """Move the time at which an account stops (a lease's safe end, say).
+
+        At the deadline the account stops *without* a drain or ``notifystop``: its
+        running handlers are cancelled (their messages stay pending) and it is not
+        restarted. Use :meth:`remove` for a graceful stop.
+        """
         scope = self._scopes.get(account_id)
-        if scope is not None:
-            scope.deadline = deadline
+        if scope is None:
+            return
+        self._deadlines[account_id] = deadline
+        if account_id not in self._monitors:
+            scope.deadline = deadline  # still starting: plain cancellation
+        self._deadline_moved.pop(account_id, trio.Event()).set()
 
     async def remove_and_wait(self, account_id: str) -> None:
         """:meth:`remove` the account and wait until its monitor has drained and stopped.
@@ -148,12 +160,17 @@ class AccountRunner:
         else:
             await trio.lowlevel.checkpoint()
 
-    def remove(self, account_id: str) -> bool:
-        """Stop running an account (its monitor drains and stops); returns if it ran."""
+    def remove(
+        self, account_id: str, *, drain_timeout: float | None = None, notify: bool | None = None
+    ) -> bool:
+        """Stop running an account (its monitor drains and stops); returns if it ran.
+
+        ``drain_timeout`` and ``notify`` are passed to :meth:`Monitor.stop`.
+        """
         scope = self._scopes.pop(account_id, None)
         monitor = self._monitors.get(account_id)
         if monitor is not None:
-            monitor.stop()
+            monitor.stop(drain_timeout=drain_timeout, notify=notify)
         elif scope is not None:
             scope.cancel()
         return scope is not None
@@ -189,10 +206,11 @@ class AccountRunner:
                             ) as monitor,
                         ):
                             self._monitors[account_id] = monitor
+                            scope.deadline = math.inf  # the watch below stops it instead
                             if not started:
                                 started = True
                                 task_status.started()
-                            await trio.sleep_forever()
+                            await self._watch_deadline(account_id, scope, monitor)
                     except Exception as exc:
                         self.failures[account_id] = self.failures.get(account_id, 0) + 1
                         if _caused_by(exc, LeaseLostError):
@@ -211,9 +229,26 @@ class AccountRunner:
             if self._scopes.get(account_id) is scope:
                 del self._scopes[account_id]
             if account_id not in self._scopes:
+                self._deadlines.pop(account_id, None)
                 self._stopped.pop(account_id, trio.Event()).set()
         if not started:
             task_status.started()
+
+    async def _watch_deadline(
+        self, account_id: str, scope: trio.CancelScope, monitor: Monitor
+    ) -> None:
+        """Wait (while the monitor runs) for the account's deadline; then stop it hard."""
+        while True:
+            moved = self._deadline_moved.setdefault(account_id, trio.Event())
+            with trio.move_on_at(self._deadlines.get(account_id, math.inf)) as timer:
+                await moved.wait()
+            if timer.cancelled_caught:
+                break
+        log.warning("account %s reached its deadline; stopping without a drain", account_id)
+        if self._scopes.get(account_id) is scope:
+            del self._scopes[account_id]  # no restart
+        monitor.stop(drain_timeout=0, notify=False)
+        await trio.sleep_forever()  # the stop cancels the monitor's body, and so this
 
 
 def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:

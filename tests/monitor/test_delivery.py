@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING
 
 import pytest
@@ -193,3 +194,28 @@ async def test_redelivered_messages_run_before_new_ones(
         await trio.sleep(1)
         await monitor.wait_idle()
     assert order == ["old", "new"]
+
+
+async def test_a_later_stop_can_shorten_a_drain_in_progress(
+    fake_ilink: FakeILinkServer, ilink_client: wx.ILinkClient, autojump_clock: trio.abc.Clock
+) -> None:
+    started = trio.Event()
+
+    async def handler(msg: wx.Message) -> None:
+        started.set()
+        await trio.sleep(100)
+
+    store = wx.MemoryStore()
+    async with trio.open_nursery() as nursery:
+        monitor = await nursery.start(
+            partial(wx.run_monitor, ilink_client, handler, store=store, drain_timeout=50)
+        )
+        fake_ilink.inject_text(USER, "x")
+        await started.wait()
+        monitor.stop()  # drains for up to 50 s ...
+        await trio.sleep(5)
+        start = trio.current_time()
+        monitor.stop(drain_timeout=0, notify=False)  # ... until this cuts it
+    assert trio.current_time() - start < 1
+    assert fake_ilink.notify_events() == ["start"]
+    assert len((await store.load(ilink_client.account_id)).pending) == 1

@@ -31,8 +31,6 @@ import socket
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, final
 
-import trio
-
 from .._multi import open_accounts
 from ..login import Account
 from . import _scripts
@@ -46,9 +44,28 @@ if TYPE_CHECKING:
     from .._multi import AccountRunner
     from ._store import RedisClient, RedisStore
 
-__all__ = ["LeasedAccounts", "Leases", "default_node_id", "open_leased_accounts"]
+__all__ = [
+    "LeasedAccounts",
+    "Leases",
+    "default_node_id",
+    "open_leased_accounts",
+    "stored_accounts",
+]
 
 log = logging.getLogger("weixin_trio.leases")
+
+
+async def stored_accounts(store: RedisStore) -> dict[str, Account]:
+    """Every account stored in ``store`` that parses, by id (corrupt ones are logged)."""
+    accounts = {}
+    for data in await store.load_accounts():
+        try:
+            account = Account.from_json(data)
+        except ValueError as exc:
+            log.error("skipping a corrupt stored account: %s", exc)
+            continue
+        accounts[account.account_id] = account
+    return accounts
 
 
 def default_node_id() -> str:
@@ -197,15 +214,7 @@ class LeasedAccounts:
 
     async def resources(self) -> dict[str, Account]:
         """Every stored account that parses (a corrupt one is logged and skipped)."""
-        accounts = {}
-        for data in await self._store.load_accounts():
-            try:
-                account = Account.from_json(data)
-            except ValueError as exc:
-                log.error("skipping a corrupt stored account: %s", exc)
-                continue
-            accounts[account.account_id] = account
-        return accounts
+        return await stored_accounts(self._store)
 
     def start(self, name: str, resource: Account, token: str, deadline: float) -> None:
         """Fence the account's writes with the lease token and start its monitor."""
@@ -220,9 +229,13 @@ class LeasedAccounts:
         return True
 
     def stop_now(self, name: str) -> None:
-        """The lease is gone: stop polling at once (fenced writes fail anyway)."""
-        self._runner.set_deadline(name, trio.current_time())
-        self._runner.remove(name)
+        """The lease is gone: stop at once, without a drain or ``notifystop``.
+
+        Running handlers are cancelled (their messages stay pending for the new owner,
+        whose replies reuse the same ``client_id``\\ s), so they cannot overlap with
+        the new owner's; fenced writes fail meanwhile.
+        """
+        self._runner.remove(name, drain_timeout=0, notify=False)
 
     async def drain(self, name: str) -> None:
         """Stop the account's monitor gracefully and wait for it."""
@@ -231,9 +244,8 @@ class LeasedAccounts:
     def released(self, name: str) -> None:
         """Writes of the account are no longer fenced by this process.
 
-        Not while its monitor still drains (after a lost lease, :meth:`stop_now` lets
-        running handlers finish): their writes must keep failing. A later claim fences
-        the account with the new token.
+        Not while its monitor is still stopping (after a lost lease): its last writes
+        must keep failing. A later claim fences the account with the new token.
         """
         if self._runner.monitor(name) is None:
             self._store.fence(name, None)

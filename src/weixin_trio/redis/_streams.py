@@ -37,11 +37,10 @@ import trio
 from .. import _wire as w
 from .._client import open_client
 from .._messages import Message, ReplyContext
-from ..login import Account
 from ..store._base import DeadLetter, StoreError, StoreUnavailableError
 from . import _scripts
 from ._coordinator import LeaseCoordinator, open_coordinator
-from ._leases import Leases, default_node_id
+from ._leases import Leases, default_node_id, stored_accounts
 from ._store import redis_errors
 
 if TYPE_CHECKING:
@@ -49,6 +48,7 @@ if TYPE_CHECKING:
 
     from .._api import ILinkClient
     from .._monitor_types import Handler
+    from ..login import Account
     from ._store import RedisStore
 
 __all__ = [
@@ -303,12 +303,7 @@ class FanoutWorker:
 
     async def _open_client(self, account_id: str) -> ILinkClient | None:
         if account_id not in self._accounts:
-            for data in await self.store.load_accounts():
-                try:
-                    account = Account.from_json(data)
-                except ValueError:
-                    continue
-                self._accounts[account.account_id] = account
+            self._accounts.update(await stored_accounts(self.store))
         known = self._accounts.get(account_id)
         if known is None:
             return None
