@@ -31,6 +31,8 @@ import socket
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, final
 
+from coredis import PureToken
+
 from .._multi import open_accounts
 from ..login import Account
 from . import _scripts
@@ -124,7 +126,9 @@ class Leases:
         """Take the lease of ``name`` if it is free; returns its token."""
         token = f"{self.node_id}/{secrets.token_hex(8)}"
         with redis_errors(f"claiming {name}"):
-            ok = await self.client.set(self.key(name), token, condition=_nx(), px=self.ttl_ms)
+            ok = await self.client.set(
+                self.key(name), token, condition=PureToken.NX, px=self.ttl_ms
+            )
         return token if ok else None
 
     async def renew(self, name: str, token: str) -> bool:
@@ -151,12 +155,6 @@ class Leases:
         with redis_errors("sending a heartbeat"):
             nodes: Any = await self._heartbeat(keys=[self.nodes_key], args=args)
         return sorted(str(n) for n in nodes)
-
-
-def _nx() -> Any:
-    from coredis import PureToken
-
-    return PureToken.NX
 
 
 @final
