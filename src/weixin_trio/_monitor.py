@@ -450,7 +450,7 @@ class Monitor(HandlingMixin, metaclass=NoPublicConstructor):
                 continue
             except LeaseLostError as exc:
                 raise MonitorCrashed(
-                    f"{self._account}: stopping: another process took over the account ({exc})"
+                    f"{self._account}: stopping: the account's lease was lost ({exc})"
                 ) from exc
             except Exception as exc:
                 raise MonitorCrashed(

@@ -255,7 +255,7 @@ class HandlingMixin:
                 await trio.sleep(self._retry_backoff.next_delay())
             except LeaseLostError as exc:
                 raise MonitorCrashed(
-                    f"{self._account}: stopping: another process took over the account ({exc})"
+                    f"{self._account}: stopping: the account's lease was lost ({exc})"
                 ) from exc
             except Exception as exc:
                 raise MonitorCrashed(f"{self._account}: cannot write the journal: {exc}") from exc

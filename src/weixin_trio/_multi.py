@@ -193,6 +193,7 @@ class AccountRunner:
         try:
             with scope:
                 while self._scopes.get(account_id) is scope:
+                    failure: ExceptionGroup[Exception] | None = None
                     try:
                         async with (
                             open_client(
@@ -211,14 +212,19 @@ class AccountRunner:
                                 started = True
                                 task_status.started()
                             await self._watch_deadline(account_id, scope, monitor)
-                    except Exception as exc:
-                        self.failures[account_id] = self.failures.get(account_id, 0) + 1
-                        if _caused_by(exc, LeaseLostError):
-                            log.warning("account %s stopped: %s", account_id, _describe(exc))
-                            break  # another process owns it now: never restart here
-                        log.exception("account %s failed; restarting", account_id)
+                    except* Exception as group:
+                        # except*: an error that arrives together with a cancellation
+                        # (e.g. a lost lease while the account stops) is still handled
+                        # here, and only the Cancelled part propagates.
+                        failure = group
                     finally:
                         self._monitors.pop(account_id, None)
+                    if failure is not None:
+                        self.failures[account_id] = self.failures.get(account_id, 0) + 1
+                        if _caused_by(failure, LeaseLostError):
+                            log.warning("account %s stopped: %s", account_id, _describe(failure))
+                            break  # another process owns it now: never restart here
+                        log.error("account %s failed; restarting", account_id, exc_info=failure)
                     if self._scopes.get(account_id) is not scope:
                         break
                     if not started:

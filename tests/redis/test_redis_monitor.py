@@ -124,7 +124,7 @@ async def test_stolen_lease_stops_the_monitor(
     with pytest.RaisesGroup(
         pytest.RaisesExc(
             wx.MonitorCrashed,
-            match="another process took over",
+            match="lease was lost",
             check=lambda exc: isinstance(exc.__cause__, LeaseLostError),
         ),
         flatten_subgroups=True,

@@ -125,7 +125,7 @@ async def test_fenced_write_after_takeover_is_refused(
     await redis_store.client.set(key, "token-A")
     redis_store.fence(ACCOUNT, "token-A")
     await redis_store.client.set(key, "token-B")  # another process took over
-    with pytest.raises(LeaseLostError, match="another process") as caught:
+    with pytest.raises(LeaseLostError, match="no longer holds the lease") as caught:
         await write(redis_store, ACCOUNT)
     assert isinstance(caught.value, StoreError)
     assert not isinstance(caught.value, StoreUnavailableError)

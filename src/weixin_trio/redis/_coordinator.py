@@ -118,21 +118,21 @@ class LeaseCoordinator(Generic[R]):
         Raises:
             StoreError: Redis failed (the round is retried later).
         """
+        renewed = await self._renew_all()
         sent = trio.current_time()
         self.nodes = await self._leases.heartbeat()
         resources = await self._target.resources()
-        for name, held in list(self._held.items()):
-            if not await self._leases.renew(name, held.token):
-                self._lose(name)
-            elif (
-                not self._target.extend(name, self._safe_end(sent))
+        for name, renewed_at in renewed.items():
+            held = self._held[name]
+            if (
+                not self._target.extend(name, self._safe_end(renewed_at))
                 and not held.releasing
                 and name in resources
             ):
                 # It stopped at its safe end (renewals were late) but the lease is still
                 # ours: serve it again.
                 log.warning("%s: renewals of %s were late; serving it again", self.node_id, name)
-                self._target.start(name, resources[name], held.token, self._safe_end(sent))
+                self._target.start(name, resources[name], held.token, self._safe_end(renewed_at))
         plan = plan_leases(resources, self.nodes, self.node_id, self._held)
         for name in plan.release:
             held = self._held[name]
@@ -151,6 +151,45 @@ class LeaseCoordinator(Generic[R]):
             log.info("%s: claimed %s", self.node_id, name)
             self._target.start(name, resources[name], token, self._safe_end(sent))
             self._notify()
+
+    async def _renew_all(self) -> dict[str, float]:
+        """Renew every held lease at once; returns when each renewed one was *sent*.
+
+        All renewals go out together, each timed from its own send, so a busy event
+        loop (CPU-bound handlers) delays them once, not once per lease. Leases found
+        to be someone else's are lost; if Redis failed, the round fails after the
+        successful renewals were recorded.
+
+        Raises:
+            StoreError: A renewal failed (Redis unreachable).
+        """
+        renewed: dict[str, float] = {}
+        lost: list[str] = []
+        errors: list[StoreError] = []
+
+        async def renew(name: str, token: str) -> None:
+            sent = trio.current_time()
+            try:
+                ok = await self._leases.renew(name, token)
+            except StoreError as exc:
+                errors.append(exc)
+                return
+            if ok:
+                renewed[name] = sent
+            else:
+                lost.append(name)
+
+        async with trio.open_nursery() as nursery:
+            for name, held in list(self._held.items()):
+                nursery.start_soon(renew, name, held.token)
+        for name in lost:
+            self._lose(name)
+        for name, sent in renewed.items():
+            if name in self._held:
+                self._target.extend(name, self._safe_end(sent))
+        if errors:
+            raise errors[0]
+        return {name: sent for name, sent in renewed.items() if name in self._held}
 
     def _lose(self, name: str) -> None:
         held = self._held.pop(name, None)

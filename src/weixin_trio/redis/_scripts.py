@@ -63,7 +63,7 @@ def lease_key(prefix: str, account: str) -> str:
 WRITE = """
 local fence = ARGV[1]
 if fence ~= '' and redis.call('GET', KEYS[9]) ~= fence then
-  return redis.error_reply('LEASE_LOST the lease of this account is held by another process')
+  return redis.error_reply('LEASE_LOST this process no longer holds the lease of this account')
 end
 local op = ARGV[2]
 if op == 'accept' then
