@@ -1,14 +1,15 @@
 """``LeaseCoordinator``: hold a fair share of named resources through Redis leases.
 
 Pollers lease accounts and fan-out workers lease stream partitions; both use this
-loop. Every ``ttl / 3`` seconds a round:
+module. Two loops run every ``ttl / 3`` seconds:
 
-1. sends a heartbeat and reads the live nodes of its group;
-2. renews each held lease: on success the resource's safe end moves to *renewal sent
-   + 0.8 TTL* (a trio deadline: if renewals stop succeeding, the resource stops before
-   its lease can expire); a refused renewal means the lease was lost;
-3. reads the resources, plans (:func:`~._balance.plan_leases`), drains and releases
-   the excess, and claims free resources up to the fair share.
+- renewals: every held lease is renewed at once; on success the resource's safe end
+  moves to *renewal sent + 0.8 TTL* (a trio deadline: if renewals stop succeeding, the
+  resource stops before its lease can expire); a refused renewal means the lease was
+  lost;
+- planning: a heartbeat reads the live nodes of the group, then the resources are
+  read, planned (:func:`~._balance.plan_leases`), the excess is drained and released,
+  and free resources are claimed up to the fair share.
 
 What a resource *is* lives in a :class:`LeaseTarget`.
 """
@@ -26,7 +27,7 @@ from ..store._base import StoreError
 from ._balance import plan_leases
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Mapping
+    from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 
     from ._leases import Leases
 
@@ -83,6 +84,7 @@ class LeaseCoordinator(Generic[R]):
         self._target = target
         self._nursery: trio.Nursery | None = None
         self._held: dict[str, _Held] = {}
+        self._idle: set[str] = set()
         self._changed = trio.Event()
         self.nodes: list[str] = []
         self.lost = 0
@@ -113,26 +115,31 @@ class LeaseCoordinator(Generic[R]):
         return sent + SAFE_FRACTION * self._leases.ttl
 
     async def tick(self) -> None:
-        """One round: heartbeat, renew, plan, release, claim.
+        """One round: renew, then plan (heartbeat, release, claim).
 
         Raises:
             StoreError: Redis failed (the round is retried later).
         """
-        renewed = await self._renew_all()
+        await self._renew_all()
+        await self.plan()
+
+    async def plan(self) -> None:
+        """Heartbeat, restart what stopped while still ours, release and claim.
+
+        Raises:
+            StoreError: Redis failed (the round is retried later).
+        """
         sent = trio.current_time()
         self.nodes = await self._leases.heartbeat()
         resources = await self._target.resources()
-        for name, renewed_at in renewed.items():
-            held = self._held[name]
-            if (
-                not self._target.extend(name, self._safe_end(renewed_at))
-                and not held.releasing
-                and name in resources
-            ):
+        for name in sorted(self._idle):
+            self._idle.discard(name)
+            held = self._held.get(name)
+            if held is not None and not held.releasing and name in resources:
                 # It stopped at its safe end (renewals were late) but the lease is still
                 # ours: serve it again.
                 log.warning("%s: renewals of %s were late; serving it again", self.node_id, name)
-                self._target.start(name, resources[name], held.token, self._safe_end(renewed_at))
+                self._target.start(name, resources[name], held.token, self._safe_end(sent))
         plan = plan_leases(resources, self.nodes, self.node_id, self._held)
         for name in plan.release:
             held = self._held[name]
@@ -152,13 +159,14 @@ class LeaseCoordinator(Generic[R]):
             self._target.start(name, resources[name], token, self._safe_end(sent))
             self._notify()
 
-    async def _renew_all(self) -> dict[str, float]:
-        """Renew every held lease at once; returns when each renewed one was *sent*.
+    async def _renew_all(self) -> None:
+        """Renew every held lease at once and move each one's safe end.
 
         All renewals go out together, each timed from its own send, so a busy event
         loop (CPU-bound handlers) delays them once, not once per lease. Leases found
-        to be someone else's are lost; if Redis failed, the round fails after the
-        successful renewals were recorded.
+        to be someone else's are lost; resources that stopped although their lease is
+        still ours are noted for :meth:`plan` to restart. If Redis failed, this raises
+        after the successful renewals were applied.
 
         Raises:
             StoreError: A renewal failed (Redis unreachable).
@@ -185,11 +193,10 @@ class LeaseCoordinator(Generic[R]):
         for name in lost:
             self._lose(name)
         for name, sent in renewed.items():
-            if name in self._held:
-                self._target.extend(name, self._safe_end(sent))
+            if name in self._held and not self._target.extend(name, self._safe_end(sent)):
+                self._idle.add(name)
         if errors:
             raise errors[0]
-        return {name: sent for name, sent in renewed.items() if name in self._held}
 
     def _lose(self, name: str) -> None:
         held = self._held.pop(name, None)
@@ -215,13 +222,34 @@ class LeaseCoordinator(Generic[R]):
             self._notify()
 
     async def run(self, interval: float) -> None:
-        """Run rounds forever (a failed round is logged and retried)."""
+        """Renew and plan every ``interval`` seconds, forever, in two loops.
+
+        Renewals have a loop of their own, so slow planning (reading the resources,
+        claiming, on a busy event loop) never delays them. A failed round is logged
+        and retried.
+        """
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._every, interval, self._renew_all, "renewal")
+            nursery.start_soon(self._every, interval, self.plan, "lease round")
+
+    async def _every(self, interval: float, step: Callable[[], Awaitable[None]], what: str) -> None:
+        next_at = trio.current_time()
         while True:
-            await trio.sleep(interval)
+            next_at += interval
+            await trio.sleep_until(next_at)
+            stall = trio.current_time() - next_at
+            if stall > interval:
+                log.warning(
+                    "%s: the event loop was blocked for %.1fs: leases lapse when stalls"
+                    " approach 0.8 x TTL (run CPU-bound handlers in threads or workers)",
+                    self.node_id,
+                    stall,
+                )
             try:
-                await self.tick()
+                await step()
             except StoreError as exc:
-                log.warning("%s: lease round failed: %s", self.node_id, exc)
+                log.warning("%s: %s failed: %s", self.node_id, what, exc)
+            next_at = max(next_at, trio.current_time() - interval)
 
     async def leave(self, drain_timeout: float) -> None:
         """Drain every held resource, release the leases and leave the node set.
