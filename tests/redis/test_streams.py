@@ -35,6 +35,8 @@ from weixin_trio.redis._scripts import partition_keys
 from weixin_trio.redis._streams import GROUP
 from weixin_trio.testing import FakeAccount, FakeILinkServer
 
+from .._helpers import until
+
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterable
 
@@ -505,3 +507,37 @@ async def test_when_a_worker_leaves_the_other_takes_every_partition(
         assert fake.sent_texts(user, account=acct) == [
             f"echo {t}{n}" for t in "ab" for n in range(3)
         ]
+
+
+async def test_a_slow_user_does_not_hold_up_others_in_the_same_partition(
+    redis_store: RedisStore,
+    fake: FakeILinkServer,
+    clients: dict[str, wx.ILinkClient],
+) -> None:
+    """Lanes inside a partition: one user's slow handler, the other users carry on."""
+    await save_accounts(redis_store, fake, accounts_of(fake))
+    acct = fake.default
+    publisher = Publisher(StreamPublisher(redis_store, partitions=1), clients)
+    await agree_partitions(redis_store, 1)
+    slow_user, quick_user = USERS[0], USERS[1]
+    release = trio.Event()
+    handled: list[tuple[str, str]] = []
+
+    async def handler(msg: wx.Message) -> None:
+        if msg.from_user_id == slow_user and msg.text == "0":
+            await release.wait()
+        handled.append((msg.from_user_id, msg.text))
+
+    with trio.fail_after(20):
+        async with open_fanout_worker(
+            handler, store=redis_store, node_id="w", lease_ttl=TTL, client_options=options(fake)
+        ):
+            for i in range(3):
+                await publisher.publish(acct, slow_user, str(i))
+                await publisher.publish(acct, quick_user, str(i))
+            await until(lambda: len(handled) >= 3, timeout=10)
+            # the quick user is done while the slow user's first message still runs
+            assert handled == [(quick_user, "0"), (quick_user, "1"), (quick_user, "2")]
+            release.set()
+            await until(lambda: len(handled) >= 6, timeout=10)
+    assert [t for u, t in handled if u == slow_user] == ["0", "1", "2"]

@@ -17,12 +17,14 @@ from ._leases import (
 )
 from ._store import RedisStore as RedisStore, open_redis_store as open_redis_store
 from ._streams import (
-    FanoutStatistics as FanoutStatistics,
-    FanoutWorker as FanoutWorker,
     StreamPublisher as StreamPublisher,
     agree_partitions as agree_partitions,
-    open_fanout_worker as open_fanout_worker,
     partition_of as partition_of,
+)
+from ._worker import (
+    FanoutStatistics as FanoutStatistics,
+    FanoutWorker as FanoutWorker,
+    open_fanout_worker as open_fanout_worker,
 )
 
 __all__ = [

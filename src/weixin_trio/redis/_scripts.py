@@ -161,7 +161,7 @@ return redis.call('ZRANGE', KEYS[1], 0, -1)
 """
 
 # KEYS: stream, fanned (zset of lately published "<account> <id>"), same slot.
-# ARGV: account, message id, message JSON, dedupe window (ms). A message published
+# ARGV: account, message id, message JSON, dedupe window (ms), lane key. A message published
 # twice (a poller redelivering it after a crash or a hand-over) is added once.
 PUBLISH = """
 local t = redis.call('TIME')
@@ -172,7 +172,7 @@ if redis.call('ZSCORE', KEYS[2], member) then
   return 0
 end
 redis.call('ZADD', KEYS[2], now, member)
-redis.call('XADD', KEYS[1], '*', 'a', ARGV[1], 'id', ARGV[2], 'm', ARGV[3])
+redis.call('XADD', KEYS[1], '*', 'a', ARGV[1], 'id', ARGV[2], 'm', ARGV[3], 'k', ARGV[5])
 return 1
 """
 
