@@ -175,3 +175,20 @@ def test_global_options_work_before_the_command(
     assert capsys.readouterr().out.strip().startswith(f"no accounts in {state};")
     assert main(["--state-dir", str(state), "--base-url", "http://x.invalid", "status"]) == 0
     assert capsys.readouterr().out.strip() == f"no accounts in {state}"
+
+
+@pytest.mark.parametrize("command", [["run", "bot:handle"], ["worker", "bot:handle"]])
+def test_run_and_worker_pass_their_timeouts_to_the_monitors(command: list[str]) -> None:
+    from weixin_trio._cli import _parser
+    from weixin_trio._cli_commands import _monitor_options
+
+    args = _parser().parse_args(
+        [*command, "--max-concurrency", "4", "--drain-timeout", "2.5", "--handler-timeout", "7"]
+    )
+    assert _monitor_options(args) == {
+        "max_concurrency": 4,
+        "drain_timeout": 2.5,
+        "handler_timeout": 7.0,
+    }
+    defaults = _monitor_options(_parser().parse_args(command))
+    assert defaults == {"max_concurrency": 16, "drain_timeout": 10.0, "handler_timeout": None}

@@ -135,6 +135,12 @@ def _scale_options(parser: argparse.ArgumentParser) -> None:
     """Options of ``run`` and ``worker``."""
     parser.add_argument("--max-concurrency", type=int, default=16)
     parser.add_argument(
+        "--drain-timeout", type=float, default=10.0, help="seconds handlers get at a stop"
+    )
+    parser.add_argument(
+        "--handler-timeout", type=float, default=None, help="deadline of one handler run (s)"
+    )
+    parser.add_argument(
         "--lease-ttl", type=float, default=15.0, help="with --redis: lease lifetime (s)"
     )
     parser.add_argument("--node-id", default=None, help="with --redis: this process's id")

@@ -285,11 +285,7 @@ async def cmd_run(args: Any) -> int:
             if not accounts:
                 raise CliError(f"no accounts in {store.path}; run `weixin-trio login` first")
             return await run_accounts(
-                store,
-                accounts,
-                handler,
-                max_concurrency=args.max_concurrency,
-                client_options=options,
+                store, accounts, handler, client_options=options, **_monitor_options(args)
             )
         if args.account:
             raise CliError("--account cannot be used with --redis: accounts are leased")
@@ -301,11 +297,19 @@ async def cmd_run(args: Any) -> int:
         return await run_leased(
             store,
             handler,
-            max_concurrency=args.max_concurrency,
             client_options=options,
             lease_ttl=args.lease_ttl,
             node_id=args.node_id,
+            **_monitor_options(args),
         )
+
+
+def _monitor_options(args: Any) -> dict[str, Any]:
+    return {
+        "max_concurrency": args.max_concurrency,
+        "drain_timeout": args.drain_timeout,
+        "handler_timeout": args.handler_timeout,
+    }
 
 
 async def _agree(agree: Any, store: RedisStore, partitions: int | None) -> int:
@@ -332,8 +336,8 @@ async def cmd_worker(args: Any) -> int:
             node_id=args.node_id,
             partitions=partitions,
             lease_ttl=args.lease_ttl,
-            max_concurrency=args.max_concurrency,
             client_options=_client_options(args),
+            **_monitor_options(args),
         )
         banner = f"worker handling {partitions} partition(s) in {_where(store)}; Ctrl+C to stop"
         return await _serve_until_signal(runner, store, banner, None)
@@ -344,17 +348,13 @@ async def run_accounts(
     accounts: list[Account],
     handler: Handler,
     *,
-    max_concurrency: int = 16,
     client_options: dict[str, Any] | None = None,
     ready: trio.Event | None = None,
+    **monitor_options: Any,
 ) -> int:
     """Run ``handler`` on ``accounts`` until SIGINT/SIGTERM; returns the exit code."""
     runner = open_accounts(
-        handler,
-        accounts,
-        store=store,
-        client_options=client_options,
-        max_concurrency=max_concurrency,
+        handler, accounts, store=store, client_options=client_options, **monitor_options
     )
     banner = f"running {len(accounts)} account(s); Ctrl+C to stop"
     return await _serve_until_signal(runner, store, banner, ready)
@@ -364,11 +364,11 @@ async def run_leased(
     store: RedisStore,
     handler: Handler,
     *,
-    max_concurrency: int = 16,
     client_options: dict[str, Any] | None = None,
     lease_ttl: float = 15.0,
     node_id: str | None = None,
     ready: trio.Event | None = None,
+    **monitor_options: Any,
 ) -> int:
     """Serve this process's leased share of the accounts in Redis until a signal."""
     from .redis import open_leased_accounts
@@ -379,7 +379,7 @@ async def run_leased(
         lease_ttl=lease_ttl,
         node_id=node_id,
         client_options=client_options,
-        max_concurrency=max_concurrency,
+        **monitor_options,
     )
     banner = f"running a leased share of the accounts in {_where(store)}; Ctrl+C to stop"
     return await _serve_until_signal(runner, store, banner, ready)
