@@ -11,12 +11,11 @@ shown twice, and each user's replies are shown in the order the user wrote.
 from __future__ import annotations
 
 import os
-import re
 import signal
 import subprocess
 import sys
 import uuid
-from collections import Counter, defaultdict
+from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -26,6 +25,8 @@ from weixin_trio.redis import Leases, open_redis_store
 from weixin_trio.redis._scripts import partition_keys
 from weixin_trio.testing import FakeAccount, FakeILinkServer
 
+from ._conversation import Conversation, save_accounts
+
 if TYPE_CHECKING:
     from weixin_trio.redis import RedisStore
     from weixin_trio.testing._redis_server import RedisServer
@@ -33,7 +34,6 @@ if TYPE_CHECKING:
 HERE = Path(__file__).parent
 TTL = 2.0
 PARTITIONS = 8
-USERS = [f"user{i}@im.wechat" for i in range(4)]
 
 
 async def start(args: list[str], log: Path) -> trio.Process:
@@ -129,12 +129,6 @@ async def wait_all_handled(fake: FakeILinkServer, accounts: list[FakeAccount], l
     assert not unfinished(fake, accounts, handled_ids(log))
 
 
-async def save_accounts(store: RedisStore, accounts: list[FakeAccount], base_url: str) -> None:
-    for account in accounts:
-        data = {"token": account.token, "base_url": base_url, "created_at": 0.0}
-        await store.save_account(account.bot_id, data)
-
-
 async def test_a_poller_and_two_worker_processes_survive_a_worker_sigkill(
     redis_server: RedisServer, tmp_path: Path
 ) -> None:
@@ -142,16 +136,7 @@ async def test_a_poller_and_two_worker_processes_survive_a_worker_sigkill(
     accounts = [fake.add_account() for _ in range(4)]
     prefix = f"fo{uuid.uuid4().hex[:8]}"
     log = tmp_path / "handled.log"
-    injected: dict[tuple[str, str], list[int]] = defaultdict(list)
-    seq = Counter[tuple[str, str]]()
-
-    def inject_round() -> None:
-        for account in accounts:
-            for user in USERS:
-                key = (account.bot_id, user)
-                seq[key] += 1
-                mid = fake.inject_text(user, f"{user} #{seq[key]}", account=account)
-                injected[key].append(mid)
+    talk = Conversation(fake, accounts, users=4)
 
     common = ["--redis", redis_server.url, "--redis-prefix", prefix, "--partitions"]
     common += [str(PARTITIONS), "--lease-ttl", str(TTL), "--no-pacing"]
@@ -178,11 +163,11 @@ async def test_a_poller_and_two_worker_processes_survive_a_worker_sigkill(
                 victim = procs["w1"]
                 for _ in range(3):
                     await trio.sleep(0.15)
-                    inject_round()
+                    talk.inject_round()
                 with trio.fail_after(10):  # the victim has been working
                     while victim.pid not in {pid for _, pid in handled_log(log)}:  # noqa: ASYNC110
                         await trio.sleep(0.02)
-                inject_round()
+                talk.inject_round()
                 await trio.sleep(0.03)  # kill while the round is being handled
                 victim_partitions = {
                     p for p, owner in (await partition_owners(leases)).items() if owner == "w1"
@@ -191,12 +176,12 @@ async def test_a_poller_and_two_worker_processes_survive_a_worker_sigkill(
                 await victim.wait()
                 killed_at = trio.current_time()
                 for _ in range(4):
-                    inject_round()
+                    talk.inject_round()
                     await trio.sleep(0.15)
                 await wait_partitions_owned_by(leases, {"w2"}, timeout=3 * TTL)
                 moved_after = trio.current_time() - killed_at
                 for _ in range(2):
-                    inject_round()
+                    talk.inject_round()
                 await wait_all_handled(fake, accounts, log)
                 await trio.sleep(0.3)  # a late duplicate reply would show up now
                 for node in ("p0", "w2"):
@@ -217,23 +202,10 @@ async def test_a_poller_and_two_worker_processes_survive_a_worker_sigkill(
 
     assert victim_partitions, "the killed worker held no partition"
     assert moved_after <= 3 * TTL, f"partitions moved only {moved_after:.1f}s after the kill"
-    handled = handled_ids(log)
     pids = {pid for _, pid in handled_log(log)}
     assert pids == {procs["w1"].pid, procs["w2"].pid}
-    total_accepted = 0
-    for account in accounts:
-        accepted = fake.acknowledged_message_ids(account=account)
-        total_accepted += len(accepted)
-        assert accepted <= handled, f"accepted, never handled: {sorted(accepted - handled)}"
-        shown = [s.text for s in fake.sent(account=account)]
-        duplicates = {t: n for t, n in Counter(shown).items() if n > 1}
-        assert not duplicates, f"replies shown twice: {duplicates}"
-        for user in USERS:
-            numbers = [int(m.group(1)) for t in shown if (m := re.search(f"{user} #(\\d+)", t))]
-            assert numbers == sorted(numbers), f"{account.bot_id}/{user} out of order: {numbers}"
-            assert numbers, f"{account.bot_id}/{user}: no reply shown"
-    total = sum(len(v) for v in injected.values())
-    assert total_accepted == total  # the poller never died: nothing was in transit
+    total_accepted = talk.check_replies(handled_ids(log))
+    assert total_accepted == talk.total  # the poller never died: nothing was in transit
     rerun = sum(1 for n in Counter(mid for mid, _ in handled_log(log)).values() if n > 1)
     print(
         f"victim partitions={sorted(victim_partitions)} moved_after={moved_after:.2f}s"

@@ -9,12 +9,11 @@ replies are shown in the order the user wrote.
 from __future__ import annotations
 
 import os
-import re
 import signal
 import subprocess
 import sys
 import uuid
-from collections import Counter, defaultdict
+from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,13 +22,13 @@ import trio
 from weixin_trio.redis import Leases, open_redis_store
 from weixin_trio.testing import FakeAccount, FakeILinkServer
 
+from ._conversation import Conversation, save_accounts
+
 if TYPE_CHECKING:
-    from weixin_trio.redis import RedisStore
     from weixin_trio.testing._redis_server import RedisServer
 
 HERE = Path(__file__).parent
 TTL = 2.0
-USERS = [f"user{i}@im.wechat" for i in range(3)]
 
 
 async def start_node(url: str, prefix: str, node: str, log: Path) -> trio.Process:
@@ -81,17 +80,7 @@ async def test_three_processes_share_ten_accounts_and_survive_a_sigkill(
     accounts = [fake.add_account() for _ in range(10)]
     prefix = f"mp{uuid.uuid4().hex[:8]}"
     log = tmp_path / "handled.log"
-    injected: dict[tuple[str, str], list[int]] = defaultdict(list)
-    seq = Counter[tuple[str, str]]()
-
-    def inject_round() -> None:
-        for account in accounts:
-            for user in USERS:
-                key = (account.bot_id, user)
-                seq[key] += 1
-                mid = fake.inject_text(user, f"{user} #{seq[key]}", account=account)
-                injected[key].append(mid)
-
+    talk = Conversation(fake, accounts, users=3)
     procs: dict[str, trio.Process] = {}
     try:
         with trio.fail_after(90):
@@ -106,18 +95,18 @@ async def test_three_processes_share_ten_accounts_and_survive_a_sigkill(
                     procs[node] = await start_node(redis_server.url, prefix, node, log)
                 await wait_owned_by(leases, accounts, {"n0", "n1", "n2"}, timeout=20)
                 for _ in range(3):
-                    inject_round()
+                    talk.inject_round()
                     await trio.sleep(0.2)
                 victim = "n1"
                 victims = {k for k, v in (await owners(leases, accounts)).items() if v == victim}
                 procs[victim].send_signal(signal.SIGKILL)
                 await procs[victim].wait()
                 for _ in range(3):
-                    inject_round()
+                    talk.inject_round()
                     await trio.sleep(0.1)
                 moved_after = await wait_owned_by(leases, accounts, {"n0", "n2"}, timeout=20)
                 for _ in range(2):
-                    inject_round()
+                    talk.inject_round()
                 await wait_all_handled(fake, accounts, log)
                 for node in ("n0", "n2"):
                     procs[node].send_signal(signal.SIGTERM)
@@ -132,31 +121,12 @@ async def test_three_processes_share_ten_accounts_and_survive_a_sigkill(
 
     assert victims, "the killed process held no account"
     assert moved_after <= TTL * 1.5, f"accounts moved only after {moved_after:.1f}s"
-    handled = handled_ids(log)
-    total_accepted = 0
-    for account in accounts:
-        accepted = fake.acknowledged_message_ids(account=account)
-        total_accepted += len(accepted)
-        assert accepted <= handled, f"accepted, never handled: {sorted(accepted - handled)}"
-        ours = {m for (bot, _), mids in injected.items() if bot == account.bot_id for m in mids}
-        assert ours - accepted <= in_transit(fake, account)
-        shown = [s.text for s in fake.sent(account=account)]
-        duplicates = {t: n for t, n in Counter(shown).items() if n > 1}
-        assert not duplicates, f"replies shown twice: {duplicates}"
-        for user in USERS:
-            numbers = [int(m.group(1)) for t in shown if (m := re.search(f"{user} #(\\d+)", t))]
-            assert numbers == sorted(numbers), f"{account.bot_id}/{user} out of order: {numbers}"
-    total = sum(len(v) for v in injected.values())
+    total_accepted = talk.check_replies(handled_ids(log))
+    total = talk.total
     print(
         f"victims={len(victims)} moved_after={moved_after:.2f}s accepted={total_accepted}/{total}"
     )
     assert total_accepted >= 0.9 * total
-
-
-async def save_accounts(store: RedisStore, accounts: list[FakeAccount], base_url: str) -> None:
-    for account in accounts:
-        data = {"token": account.token, "base_url": base_url, "created_at": 0.0}
-        await store.save_account(account.bot_id, data)
 
 
 def handled_ids(log: Path) -> set[int]:
