@@ -84,7 +84,7 @@ class LeaseCoordinator(Generic[R]):
         self._target = target
         self._nursery: trio.Nursery | None = None
         self._held: dict[str, _Held] = {}
-        self._idle: set[str] = set()
+        self._idle: dict[str, float] = {}  # stopped, lease still ours: renewal time
         self._changed = trio.Event()
         self.nodes: list[str] = []
         self.lost = 0
@@ -132,14 +132,15 @@ class LeaseCoordinator(Generic[R]):
         sent = trio.current_time()
         self.nodes = await self._leases.heartbeat()
         resources = await self._target.resources()
-        for name in sorted(self._idle):
-            self._idle.discard(name)
+        for name, renewed_at in sorted(self._idle.items()):
+            del self._idle[name]
             held = self._held.get(name)
             if held is not None and not held.releasing and name in resources:
                 # It stopped at its safe end (renewals were late) but the lease is still
-                # ours: serve it again.
+                # ours: serve it again, until the safe end of its last renewal.
                 log.warning("%s: renewals of %s were late; serving it again", self.node_id, name)
-                self._target.start(name, resources[name], held.token, self._safe_end(sent))
+                end = self._safe_end(renewed_at)
+                self._target.start(name, resources[name], held.token, end)
         plan = plan_leases(resources, self.nodes, self.node_id, self._held)
         for name in plan.release:
             held = self._held[name]
@@ -194,7 +195,7 @@ class LeaseCoordinator(Generic[R]):
             self._lose(name)
         for name, sent in renewed.items():
             if name in self._held and not self._target.extend(name, self._safe_end(sent)):
-                self._idle.add(name)
+                self._idle[name] = sent
         if errors:
             raise errors[0]
 
