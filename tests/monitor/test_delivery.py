@@ -219,3 +219,24 @@ async def test_a_later_stop_can_shorten_a_drain_in_progress(
     assert trio.current_time() - start < 1
     assert fake_ilink.notify_events() == ["start"]
     assert len((await store.load(ilink_client.account_id)).pending) == 1
+
+
+async def test_a_retried_handler_reuses_the_reply_ids_of_the_failed_attempt(
+    fake_ilink: FakeILinkServer, ilink_client: wx.ILinkClient, autojump_clock: trio.abc.Clock
+) -> None:
+    attempts: list[int] = []
+
+    async def handler(msg: wx.Message) -> None:
+        attempts.append(msg.message_id)
+        await msg.reply("part 1")
+        if len(attempts) == 1:
+            raise RuntimeError("the model timed out")
+        await msg.reply("part 2")
+
+    async with wx.open_monitor(ilink_client, handler) as monitor:
+        fake_ilink.inject_text(USER, "question")
+        await until(lambda: len(attempts) == 2)
+        await monitor.wait_idle()
+    # "part 1" went out twice with one client_id: WeChat shows it once.
+    assert fake_ilink.sent_texts(USER) == ["part 1", "part 2"]
+    assert len([s for s in fake_ilink.sends if s.text == "part 1"]) == 2
