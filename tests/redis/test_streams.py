@@ -547,3 +547,49 @@ async def test_a_slow_user_does_not_hold_up_others_in_the_same_partition(
             release.set()
             await until(lambda: len(handled) >= 6, timeout=10)
     assert [t for u, t in handled if u == slow_user] == ["0", "1", "2"]
+
+
+async def test_a_worker_retry_reuses_the_reply_ids_and_a_timeout_counts_as_a_failure(
+    redis_store: RedisStore,
+    fake: FakeILinkServer,
+    clients: dict[str, wx.ILinkClient],
+) -> None:
+    await save_accounts(redis_store, fake, accounts_of(fake))
+    acct, user = fake.default, USERS[0]
+    await agree_partitions(redis_store, 1)
+    publisher = Publisher(StreamPublisher(redis_store, partitions=1), clients)
+    attempts: list[str] = []
+
+    async def handler(msg: wx.Message) -> None:
+        attempts.append(msg.text)
+        await msg.reply(f"{msg.text}: part 1")
+        if msg.text == "flaky" and attempts.count("flaky") == 1:
+            raise RuntimeError("first attempt fails")
+        if msg.text == "stuck" and attempts.count("stuck") == 1:
+            await trio.sleep_forever()  # cut by handler_timeout
+        await msg.reply(f"{msg.text}: part 2")
+
+    with trio.fail_after(20):
+        async with open_fanout_worker(
+            handler,
+            store=redis_store,
+            node_id="w",
+            lease_ttl=TTL,
+            retry_delay=0.05,
+            handler_timeout=0.5,
+            client_options=options(fake),
+        ) as worker:
+            await publisher.publish(acct, user, "flaky")
+            await publisher.publish(acct, user, "stuck")
+            await until(lambda: worker.statistics().handled == 2, timeout=10)
+            stats = worker.statistics()
+    assert attempts == ["flaky", "flaky", "stuck", "stuck"]
+    assert stats.failed == 2
+    assert stats.dead_lettered == 0
+    # each "part 1" went out twice with one client_id: shown once
+    assert fake.sent_texts(user) == [
+        "flaky: part 1",
+        "flaky: part 2",
+        "stuck: part 1",
+        "stuck: part 2",
+    ]
