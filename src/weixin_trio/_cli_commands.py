@@ -340,7 +340,7 @@ async def cmd_worker(args: Any) -> int:
             **_monitor_options(args),
         )
         banner = f"worker handling {partitions} partition(s) in {_where(store)}; Ctrl+C to stop"
-        return await _serve_until_signal(runner, store, banner, None)
+        return await _serve_until_signal(runner, store, banner, None, heartbeat=False)
 
 
 async def run_accounts(
@@ -386,13 +386,19 @@ async def run_leased(
 
 
 async def _serve_until_signal(
-    runner: AbstractAsyncContextManager[Any], store: AnyStore, banner: str, ready: Any
+    runner: AbstractAsyncContextManager[Any],
+    store: AnyStore,
+    banner: str,
+    ready: Any,
+    *,
+    heartbeat: bool = True,
 ) -> int:
     """Enter ``runner``; the first SIGINT/SIGTERM drains and stops, a second one cuts."""
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with trio.open_nursery() as nursery:
             async with runner as running:
-                nursery.start_soon(_heartbeat, store, running)
+                if heartbeat:  # per-account monitor statistics (workers have none)
+                    nursery.start_soon(_heartbeat, store, running)
                 print(banner, flush=True)
                 if ready is not None:
                     ready.set()
@@ -415,10 +421,7 @@ async def _heartbeat(store: AnyStore, runner: Any) -> None:
     offset = time.time() - trio.current_time()
     node = getattr(runner, "node_id", None)
     while True:
-        stats_by_account = runner.statistics()
-        if not isinstance(stats_by_account, dict):
-            return  # a fan-out worker: it has no per-account monitors to report
-        for account_id, stats in stats_by_account.items():
+        for account_id, stats in runner.statistics().items():
             beat = {
                 "last_poll_at": stats.last_poll_at and stats.last_poll_at + offset,
                 "paused_until": stats.paused_until and stats.paused_until + offset,

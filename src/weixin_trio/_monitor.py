@@ -41,7 +41,7 @@ from ._monitor_types import (
 )
 from ._pending_outbox import PendingOutbox
 from ._util import NoPublicConstructor
-from .store import DeadLetter, JournalEntry, LeaseLostError, Store, StoreUnavailableError
+from .store import DeadLetter, JournalEntry, Store, StoreUnavailableError
 from .store._journal import DEFAULT_SEEN_WINDOW
 
 if TYPE_CHECKING:
@@ -448,15 +448,9 @@ class Monitor(HandlingMixin, metaclass=NoPublicConstructor):
                 )
                 await trio.sleep(delay)
                 continue
-            except LeaseLostError as exc:
-                raise MonitorCrashed(
-                    f"{self._account}: stopping: the account's lease was lost ({exc})"
-                ) from exc
             except Exception as exc:
-                raise MonitorCrashed(
-                    f"{self._account}: cannot journal a batch, stopping before the cursor"
-                    f" moves: {exc}"
-                ) from exc
+                what = "cannot journal a batch, stopping before the cursor moves"
+                raise self._store_crash(exc, what) from exc
             self._backoff.reset()
             return
 

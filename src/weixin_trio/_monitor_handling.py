@@ -253,12 +253,15 @@ class HandlingMixin:
                 log.warning("%s: cannot write done marks (%s); retrying", self._account, exc)
                 self._dirty.set()
                 await trio.sleep(self._retry_backoff.next_delay())
-            except LeaseLostError as exc:
-                raise MonitorCrashed(
-                    f"{self._account}: stopping: the account's lease was lost ({exc})"
-                ) from exc
             except Exception as exc:
-                raise MonitorCrashed(f"{self._account}: cannot write the journal: {exc}") from exc
+                raise self._store_crash(exc, "cannot write the journal") from exc
+
+    def _store_crash(self, exc: Exception, what: str) -> MonitorCrashed:
+        """The error that ends the monitor after a store write failed for good."""
+        if isinstance(exc, LeaseLostError):
+            lost = f"{self._account}: stopping: the account's lease was lost ({exc})"
+            return MonitorCrashed(lost)
+        return MonitorCrashed(f"{self._account}: {what}: {exc}")
 
     async def _write_marks(self) -> None:
         """Write buffered done marks, failure counts and dead letters.

@@ -90,8 +90,8 @@ class AccountRunner:
 
         Args:
             account: The account.
-            deadline: A ``trio.current_time()`` at which the account stops (like a
-                cancellation); move it with :meth:`set_deadline`.
+            deadline: A ``trio.current_time()`` at which the account stops without a
+                drain (see :meth:`set_deadline`, which moves it).
 
         Raises:
             ValueError: The account is already running.
