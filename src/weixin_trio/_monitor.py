@@ -37,9 +37,16 @@ from ._monitor_types import (
     MonitorStatistics,
     StaleTokenHook,
     StaleTokenInfo,
-    synthetic_message_id,
 )
 from ._pending_outbox import PendingOutbox
+from ._quarantine import (
+    identity_problem,
+    journalable,
+    quarantine,
+    sane_time_ms,
+    synthetic_message_id,
+    wire_message_id,
+)
 from ._util import NoPublicConstructor
 from .store import DeadLetter, JournalEntry, Store, StoreUnavailableError
 from .store._journal import DEFAULT_SEEN_WINDOW
@@ -58,6 +65,8 @@ log = logging.getLogger("weixin_trio.monitor")
 
 #: Added to the server's hold to get the client deadline of one long poll.
 POLL_MARGIN = 5.0
+#: What a store raises when a record cannot be encoded (nothing was written).
+_UNENCODABLE = (ValueError, TypeError, RecursionError, OverflowError)
 #: Time allowed for the final journal flush and for ``notifystop`` at shutdown.
 SHUTDOWN_STEP_TIMEOUT = 3.0
 
@@ -371,32 +380,48 @@ class Monitor(HandlingMixin, metaclass=NoPublicConstructor):
     async def _accept(self, response: w.GetUpdatesResp) -> None:
         new_cursor = response.next_cursor or self._cursor
         entries: list[JournalEntry] = []
-        parsed: list[w.WeixinMessage] = []
+        parsed: list[w.WeixinMessage | None] = []
         tokens: dict[str, str] = {}
         inbound: dict[str, float] = {}
         wall = time.time()
         batch_ids: set[int] = set()
+
+        def fresh(mid: int) -> bool:
+            if mid in self._seen or mid in batch_ids:
+                self._counters.duplicates += 1
+                return False
+            batch_ids.add(mid)
+            return True
+
         for raw, msg in zip(response.raw_msgs, response.msgs, strict=True):
             if not self._should_process(msg):
                 self._counters.filtered += 1
                 continue
             mid = msg.message_id if msg.message_id is not None else synthetic_message_id(raw)
-            if mid in self._seen or mid in batch_ids:
-                self._counters.duplicates += 1
+            if not fresh(mid):
                 continue
-            batch_ids.add(mid)
+            problem = identity_problem(msg)
+            if problem is not None:
+                entries.append(JournalEntry(mid, quarantine(raw, problem)))
+                parsed.append(None)
+                await self._report(None, MalformedMessageError(problem, raw=raw))
+                continue
             entries.append(JournalEntry(mid, raw))
             parsed.append(msg)
-            if msg.from_user_id and msg.context_token:
-                tokens[msg.from_user_id] = msg.context_token
-            if msg.from_user_id:
-                created = (msg.create_time_ms or 0) / 1000 or wall
-                inbound[msg.from_user_id] = max(
-                    inbound.get(msg.from_user_id, 0), min(created, wall)
-                )
+            user = msg.from_user_id
+            if user:
+                if msg.context_token:
+                    tokens[user] = msg.context_token
+                created = min(sane_time_ms(msg.create_time_ms, fallback=wall), wall)
+                inbound[user] = max(inbound.get(user, 0.0), created)
         for raw, reason in response.malformed:
-            self._counters.malformed += 1
-            log.warning("%s: skipped a malformed message: %s", self._account, reason)
+            wire_id = wire_message_id(raw)
+            mid = synthetic_message_id(raw) if wire_id is None else wire_id
+            if not fresh(mid):
+                continue
+            log.warning("%s: set aside a malformed message: %s", self._account, reason)
+            entries.append(JournalEntry(mid, quarantine(raw, reason)))
+            parsed.append(None)
             await self._report(None, MalformedMessageError(reason, raw=raw))
         if new_cursor == self._cursor and not entries:
             return
@@ -413,9 +438,9 @@ class Monitor(HandlingMixin, metaclass=NoPublicConstructor):
         if entries:
             self._counters.batches += 1
             self._counters.last_message_at = now
-        for entry, msg in zip(entries, parsed, strict=True):
+        for entry, wire in zip(entries, parsed, strict=True):
             self._remember(entry.message_id)
-            self._dispatch(entry, msg)
+            self._dispatch(entry, wire)
 
     async def _journal(
         self,
@@ -437,6 +462,17 @@ class Monitor(HandlingMixin, metaclass=NoPublicConstructor):
                     context_tokens=tokens,
                     last_inbound=inbound,
                 )
+            except _UNENCODABLE as exc:
+                # A message whose JSON cannot be encoded must not stop the account: set
+                # it aside (its quarantine record always encodes) and journal the rest.
+                kept = [
+                    e if journalable(e.raw) else attrs.evolve(e, raw=quarantine(e.raw, repr(exc)))
+                    for e in entries
+                ]
+                if all(k is e for k, e in zip(kept, entries, strict=True)):
+                    raise self._store_crash(exc, "cannot journal a batch") from exc
+                entries[:] = kept
+                continue
             except StoreUnavailableError as exc:
                 self._counters.store_failures += 1
                 delay = self._backoff.next_delay()

@@ -17,6 +17,7 @@ import trio
 from . import _wire as w
 from ._errors import MonitorCrashed, WeixinError
 from ._messages import Message, ReplyContext
+from ._quarantine import identity_problem, quarantined_reason
 from ._sent import outbox_client_id
 from .store import DeadLetter, JournalEntry, LeaseLostError, StoreUnavailableError
 
@@ -82,23 +83,37 @@ class HandlingMixin:
         self._counters.accepted += 1
         self._unfinished += 1
         self._idle = trio.Event() if self._idle.is_set() else self._idle
-        try:
-            ctx = ReplyContext(self._client)
-            if wire is None:
-                wire = w.structure(entry.raw, w.WeixinMessage)
-            message = Message.from_wire(wire, message_id=entry.message_id, ctx=ctx)
-        except Exception as exc:  # journaled JSON that no longer parses
-            self._counters.malformed += 1
-            self._dead.append(
-                DeadLetter(entry.message_id, entry.raw, entry.attempts, repr(exc), 0.0)
-            )
-            self._finish(None, done=False)
+        reason = quarantined_reason(entry.raw)
+        message = None
+        if reason is None:
+            try:
+                if wire is None:  # a redelivery: judge the journaled JSON again
+                    wire = w.structure(entry.raw, w.WeixinMessage)
+                    reason = identity_problem(wire)
+                if reason is None:
+                    ctx = ReplyContext(self._client)
+                    message = Message.from_wire(wire, message_id=entry.message_id, ctx=ctx)
+            except Exception as exc:  # journaled JSON that no longer parses
+                reason = f"journaled message does not parse: {exc!r}"
+        if message is None:
+            self._set_aside(entry, reason or "unknown")
             return
         work = Work(entry, message)
         if self._control is not None and self._control(message):
             self._nursery_spawn(work)
         else:
             self._dispatcher.submit(self._lane_key(message), work)
+
+    def _set_aside(self, entry: JournalEntry, reason: str) -> None:
+        """Dead-letter a message that cannot be handled (it never reaches the handler)."""
+        self._counters.malformed += 1
+        self._counters.dead_lettered += 1
+        log.warning("%s: dead-lettered malformed message %d", self._account, entry.message_id)
+        letter = DeadLetter(
+            entry.message_id, entry.raw, entry.attempts, f"malformed: {reason}", time.time()
+        )
+        self._dead.append(letter)
+        self._finish(None, done=False)
 
     def _nursery_spawn(self, work: Work) -> None:
         assert self._nursery is not None

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 import attrs
@@ -25,7 +23,6 @@ __all__ = [
     "StaleTokenHook",
     "StaleTokenInfo",
     "should_process",
-    "synthetic_message_id",
 ]
 
 Handler: TypeAlias = "Callable[[Message], Awaitable[None]]"
@@ -136,12 +133,3 @@ def should_process(msg: w.WeixinMessage) -> bool:
     if msg.delete_time_ms is not None and msg.delete_time_ms > 0:
         return False
     return msg.message_state != w.MessageState.GENERATING
-
-
-def synthetic_message_id(raw: Mapping[str, Any]) -> int:
-    """A stable negative id for a message that arrived without ``message_id``.
-
-    Identical JSON gives the same id, so duplicates of such a message are still dropped.
-    """
-    canonical = json.dumps(raw, sort_keys=True, ensure_ascii=False, default=str)
-    return -int(hashlib.sha256(canonical.encode()).hexdigest()[:15], 16) - 1

@@ -7,6 +7,7 @@ caller: every failure becomes :class:`~weixin_trio.ProtocolError` naming the fie
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
@@ -32,6 +33,25 @@ def describe_error(exc: Exception, path: str = "$") -> tuple[str, str | None]:
     return f"{type(exc).__name__}: {exc}", None
 
 
+def _huge_int(digits: str) -> int | float:
+    try:
+        return int(digits)
+    except ValueError:  # more digits than int() may convert: no field takes such a number
+        return -math.inf if digits.startswith("-") else math.inf
+
+
+def _loads(body: bytes) -> Any:
+    """``json.loads``; a number too long to convert becomes +/-inf instead of failing
+    the whole body (the one message that carries it is then set aside as malformed).
+    """
+    try:
+        return json.loads(body)
+    except ValueError as exc:
+        if "integer string conversion" not in str(exc):
+            raise
+        return json.loads(body, parse_int=_huge_int)
+
+
 def loads_object(body: bytes, *, endpoint: str, allow_empty: bool = False) -> dict[str, Any]:
     """Parse a response body that must be a JSON object.
 
@@ -48,7 +68,7 @@ def loads_object(body: bytes, *, endpoint: str, allow_empty: bool = False) -> di
             return {}
         raise ProtocolError(f"{endpoint}: empty response body", endpoint=endpoint)
     try:
-        obj = json.loads(body)
+        obj = _loads(body)
     except (ValueError, RecursionError) as exc:
         raise ProtocolError(
             f"{endpoint}: response is not valid JSON ({type(exc).__name__})", endpoint=endpoint

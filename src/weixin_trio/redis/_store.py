@@ -75,7 +75,9 @@ def _sequenced(value: str) -> tuple[int, str]:
 
 
 def _dump(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    # ASCII JSON: a lone surrogate in a message becomes a ``\udXXX`` escape instead of
+    # failing the UTF-8 encoding of the script's arguments (and the account with it).
+    return json.dumps(value, ensure_ascii=True, separators=(",", ":"))
 
 
 @final

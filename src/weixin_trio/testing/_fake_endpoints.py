@@ -57,7 +57,11 @@ Handler = Callable[[FakeRequest, FakeAccount | None, Any], Awaitable[FakeRespons
 
 
 def _json(obj: object, status: int = 200) -> FakeResponse:
-    body = json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode()
+    text = json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+    try:
+        body = text.encode()
+    except UnicodeEncodeError:  # a lone surrogate: send it escaped, as a JSON server would
+        body = json.dumps(obj, separators=(",", ":")).encode()
     return FakeResponse(status=status, body=body, headers={"content-type": "application/json"})
 
 
