@@ -105,4 +105,5 @@ async def store(
     elif store_kind == "memory":
         yield MemoryStore()
     else:
-        yield FileStore(tmp_path / "state")
+        async with FileStore(tmp_path / "state") as file_store:
+            yield file_store

@@ -45,6 +45,7 @@ STABLE_NAMES = [
     "ProtocolError",
     "CdnError",
     "MonitorCrashed",
+    "StoreLockedError",
 ]
 
 

@@ -50,6 +50,7 @@ from .store import (
     MemoryStore as MemoryStore,
     Store as Store,
     StoreError as StoreError,
+    StoreLockedError as StoreLockedError,
     StoreUnavailableError as StoreUnavailableError,
 )
 
@@ -85,6 +86,7 @@ __all__ = [
     "StaleTokenInfo",
     "Store",
     "StoreError",
+    "StoreLockedError",
     "StoreUnavailableError",
     "TransportError",
     "WeixinError",

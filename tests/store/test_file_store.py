@@ -33,7 +33,7 @@ async def test_round_trip_and_reload(tmp_path: Path) -> None:
     )
     await store.mark_done(ACCOUNT, [1])
     await store.record_failure(ACCOUNT, 2, 1)
-    again = await wx.FileStore(tmp_path).load(ACCOUNT)
+    again = await wx.FileStore(tmp_path, read_only=True).load(ACCOUNT)
     assert again.cursor == "c1"
     assert [(e.message_id, e.attempts) for e in again.pending] == [(2, 1)]
     assert again.pending[0].raw["message_id"] == 2
@@ -61,6 +61,7 @@ async def test_torn_last_line_is_ignored(tmp_path: Path) -> None:
     record = json.dumps({"t": "a", "c": "c2", "m": [{"id": 2, "raw": {}}], "x": {}})
     with journal.open("ab") as f:
         f.write(record[: len(record) // 2].encode())  # SIGKILL mid-append
+    await store.aclose()
     state = await wx.FileStore(tmp_path).load(ACCOUNT)
     assert state.cursor == "c1"
     assert [e.message_id for e in state.pending] == [1]
@@ -72,7 +73,7 @@ async def test_corrupt_middle_line_is_reported_with_its_path(tmp_path: Path) -> 
     journal = next(store.account_dir(ACCOUNT).glob("journal-*.log"))
     journal.write_bytes(b'{"t":"a","c":"c1","m":[],"x":{}}\nnot json\n{"t":"d","ids":[]}\n')
     with pytest.raises(StoreError, match=r"journal-\d+\.log, line 2"):
-        await wx.FileStore(tmp_path).load(ACCOUNT)
+        await wx.FileStore(tmp_path, read_only=True).load(ACCOUNT)
 
 
 async def test_corrupt_snapshot_is_reported(tmp_path: Path) -> None:
@@ -80,7 +81,7 @@ async def test_corrupt_snapshot_is_reported(tmp_path: Path) -> None:
     await store.load(ACCOUNT)
     (store.account_dir(ACCOUNT) / "snapshot.json").write_text("{broken")
     with pytest.raises(StoreError, match=r"snapshot\.json"):
-        await wx.FileStore(tmp_path).load(ACCOUNT)
+        await wx.FileStore(tmp_path, read_only=True).load(ACCOUNT)
 
 
 async def test_compaction_keeps_state_and_bounds_the_journal(tmp_path: Path) -> None:
@@ -94,7 +95,7 @@ async def test_compaction_keeps_state_and_bounds_the_journal(tmp_path: Path) -> 
     journals = list(directory.glob("journal-*.log"))
     assert len(journals) == 1
     assert len(journals[0].read_bytes().splitlines()) < 10
-    state = await wx.FileStore(tmp_path, seen_window=25).load(ACCOUNT)
+    state = await wx.FileStore(tmp_path, seen_window=25, read_only=True).load(ACCOUNT)
     assert state.cursor == "c100"
     assert [e.message_id for e in state.pending] == list(range(1, 101, 2))
     assert state.seen_ids == tuple(range(76, 101))  # bounded window, newest kept
@@ -107,7 +108,7 @@ async def test_dead_letters_survive_compaction(tmp_path: Path) -> None:
     await store.dead_letter(ACCOUNT, DeadLetter(1, entry(1).raw, 3, "RuntimeError('x')", 5.0))
     for mid in range(3, 10):
         await store.accept(ACCOUNT, cursor=f"c{mid}", entries=[entry(mid)], context_tokens={})
-    state = await wx.FileStore(tmp_path).load(ACCOUNT)
+    state = await wx.FileStore(tmp_path, read_only=True).load(ACCOUNT)
     assert [d.message_id for d in state.dead_letters] == [1]
     assert state.dead_letters[0].error == "RuntimeError('x')"
     assert 1 not in [e.message_id for e in state.pending]
@@ -120,10 +121,13 @@ async def test_stale_files_from_an_interrupted_compaction_are_removed(tmp_path: 
     directory = store.account_dir(ACCOUNT)
     (directory / ".snapshot.json.dead.tmp").write_text("partial")
     (directory / "journal-0.log").write_text("old generation")
-    state = await wx.FileStore(tmp_path).load(ACCOUNT)
+    await store.aclose()
+    async with wx.FileStore(tmp_path) as again:
+        state = await again.load(ACCOUNT)
     assert state.cursor == "c1"
     names = sorted(p.name for p in directory.iterdir())
-    assert names == [next(n for n in names if n.startswith("journal-")), "snapshot.json"]
+    journal = next(n for n in names if n.startswith("journal-"))
+    assert names == [journal, "lock", "snapshot.json"]
 
 
 async def test_unloaded_account_is_an_error(tmp_path: Path) -> None:

@@ -39,7 +39,9 @@ async def reopened(store: wx.Store, redis_url: str | None) -> AsyncIterator[wx.S
     if isinstance(store, wx.MemoryStore):
         yield store
     elif isinstance(store, wx.FileStore):
-        yield wx.FileStore(store.path)
+        await store.aclose()  # the old process ends (and releases the writer lock)
+        async with wx.FileStore(store.path) as again:
+            yield again
     else:
         from weixin_trio.redis import RedisStore, open_redis_store
 
@@ -142,12 +144,16 @@ async def _small_window_store(
 
         yield memory, same
     elif kind == "file":
+        first = wx.FileStore(tmp_path / "small", seen_window=3)
 
         @asynccontextmanager
         async def new_file_store() -> AsyncIterator[wx.Store]:
-            yield wx.FileStore(tmp_path / "small", seen_window=3)
+            await first.aclose()  # the old process ends (and releases the writer lock)
+            async with wx.FileStore(tmp_path / "small", seen_window=3) as again:
+                yield again
 
-        yield wx.FileStore(tmp_path / "small", seen_window=3), new_file_store
+        async with first:
+            yield first, new_file_store
     else:
         from weixin_trio.redis import open_redis_store
 

@@ -11,6 +11,7 @@ from ._base import (
     OutboxEntry as OutboxEntry,
     Store as Store,
     StoreError as StoreError,
+    StoreLockedError as StoreLockedError,
     StoreUnavailableError as StoreUnavailableError,
 )
 from ._file import FileStore as FileStore, account_key as account_key
@@ -26,6 +27,7 @@ __all__ = [
     "OutboxEntry",
     "Store",
     "StoreError",
+    "StoreLockedError",
     "StoreUnavailableError",
     "account_key",
 ]

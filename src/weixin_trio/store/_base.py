@@ -17,6 +17,7 @@ __all__ = [
     "OutboxEntry",
     "Store",
     "StoreError",
+    "StoreLockedError",
     "StoreUnavailableError",
 ]
 
@@ -30,6 +31,15 @@ class StoreUnavailableError(StoreError):
 
     Transient: the monitor keeps the batch it could not journal, stops fetching and
     retries with backoff; nothing is acknowledged until the write succeeds.
+    """
+
+
+class StoreLockedError(StoreError):
+    """Another writer holds the account's state directory (its pid is named).
+
+    Only one process (and one :class:`~weixin_trio.FileStore` object) may write an
+    account's directory at a time; readers use ``FileStore(path, read_only=True)``.
+    Not transient: the monitor of that account is not restarted by this process.
     """
 
 

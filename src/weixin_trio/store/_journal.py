@@ -9,10 +9,15 @@ them as JSON lines and replays them on load. Records::
     {"t": "x", "id": ..}                                                        dead-lettered
     {"t": "o", "id": .., "u": user, "s": text, "at": time}                      outbox put
     {"t": "s", "id": ..}                                                        outbox sent
+
+Every record is written by :func:`encode_json`: ASCII-only JSON, so any Python string
+(a lone surrogate such as ``"\\ud800"`` included) is written as an escape and read back
+as the same string.
 """
 
 from __future__ import annotations
 
+import json
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
@@ -26,9 +31,11 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_SEEN_WINDOW",
     "JournalState",
+    "UnencodableError",
     "accept_record",
     "dead_record",
     "done_record",
+    "encode_json",
     "failure_record",
     "outbox_put_record",
     "outbox_remove_record",
@@ -36,6 +43,29 @@ __all__ = [
 
 #: How many recently accepted message ids are remembered for dedupe.
 DEFAULT_SEEN_WINDOW = 10_000
+
+
+class UnencodableError(ValueError):
+    """A value cannot be written as JSON (e.g. an int longer than Python's digit limit)."""
+
+
+def encode_json(value: Any, *, indent: int | None = None) -> bytes:
+    """``value`` as one ASCII JSON document ending in a newline (surrogate-safe).
+
+    ``ensure_ascii`` escapes every non-ASCII character, lone surrogates included, so the
+    bytes always encode and ``json.loads`` gives back the same strings. Ints of any
+    size that Python can print round-trip exactly.
+
+    Raises:
+        UnencodableError: ``value`` holds something JSON cannot express (an int beyond
+            ``sys.get_int_max_str_digits()``, a non-JSON type, nesting too deep).
+    """
+    separators = (",", ": ") if indent is not None else (",", ":")
+    try:
+        text = json.dumps(value, ensure_ascii=True, separators=separators, indent=indent)
+    except (ValueError, TypeError, OverflowError, RecursionError) as exc:
+        raise UnencodableError(f"not encodable as JSON: {type(exc).__name__}: {exc}") from None
+    return text.encode("ascii") + b"\n"
 
 
 def accept_record(

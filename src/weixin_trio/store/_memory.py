@@ -6,12 +6,15 @@ from typing import TYPE_CHECKING, Any, final
 
 import trio
 
+from ._base import StoreError
 from ._journal import (
     DEFAULT_SEEN_WINDOW,
     JournalState,
+    UnencodableError,
     accept_record,
     dead_record,
     done_record,
+    encode_json,
     failure_record,
     outbox_put_record,
     outbox_remove_record,
@@ -23,6 +26,15 @@ if TYPE_CHECKING:
     from ._base import AccountState, DeadLetter, JournalEntry, OutboxEntry
 
 __all__ = ["MemoryStore"]
+
+
+def _encodable(record: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``record`` if a ``FileStore`` could journal it; the same error otherwise."""
+    try:
+        encode_json(record)
+    except UnencodableError as exc:
+        raise StoreError(f"cannot journal a record: {exc}") from None
+    return record
 
 
 @final
@@ -71,8 +83,9 @@ class MemoryStore:
         last_inbound: Mapping[str, float] | None = None,
     ) -> None:
         """Journal a batch (atomic: no checkpoint after the first change)."""
+        record = _encodable(accept_record(cursor, entries, context_tokens, last_inbound))
         await self._write()
-        self._state(account).apply(accept_record(cursor, entries, context_tokens, last_inbound))
+        self._state(account).apply(record)
 
     async def mark_done(self, account: str, message_ids: Sequence[int]) -> None:
         """Finish messages."""
@@ -86,6 +99,7 @@ class MemoryStore:
 
     async def dead_letter(self, account: str, letter: DeadLetter) -> None:
         """Keep a dead letter and finish its message."""
+        _encodable({"raw": dict(letter.raw), "e": letter.error})
         await self._write()
         state = self._state(account)
         state.dead_letters.append(letter)
@@ -93,8 +107,9 @@ class MemoryStore:
 
     async def outbox_put(self, account: str, entry: OutboxEntry) -> None:
         """Queue a text for a closed send window."""
+        record = _encodable(outbox_put_record(entry))
         await self._write()
-        self._state(account).apply(outbox_put_record(entry))
+        self._state(account).apply(record)
 
     async def outbox_remove(self, account: str, entry_id: str) -> None:
         """Forget a sent queued text."""
