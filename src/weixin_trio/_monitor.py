@@ -45,6 +45,7 @@ from ._quarantine import (
     quarantine,
     sane_time_ms,
     synthetic_message_id,
+    usable_id,
     wire_message_id,
 )
 from ._util import NoPublicConstructor
@@ -397,7 +398,8 @@ class Monitor(HandlingMixin, metaclass=NoPublicConstructor):
             if not self._should_process(msg):
                 self._counters.filtered += 1
                 continue
-            mid = msg.message_id if msg.message_id is not None else synthetic_message_id(raw)
+            wire_id = usable_id(msg.message_id)
+            mid = synthetic_message_id(raw) if wire_id is None else wire_id
             if not fresh(mid):
                 continue
             problem = identity_problem(msg)

@@ -37,12 +37,14 @@ __all__ = [
     "quarantined_reason",
     "sane_time_ms",
     "synthetic_message_id",
+    "usable_id",
     "wire_message_id",
 ]
 
 #: The key that marks a quarantined journal entry.
 QUARANTINE_KEY: Final = "weixin_trio_malformed"
-#: The largest plausible millisecond timestamp (year ~2255); larger is not a time.
+#: Plausible millisecond timestamps: from 2017 (before iLink existed) to ~2255.
+_MIN_TIME_MS: Final = 1_500_000_000_000
 _MAX_TIME_MS: Final = 9_000_000_000_000
 #: ``message_id`` is an int64 on the wire (PROTOCOL §3.1).
 _INT64: Final = 2**63
@@ -119,26 +121,28 @@ def identity_problem(msg: w.WeixinMessage) -> str | None:
     for name in ("from_user_id", "to_user_id", "context_token", "group_id", "session_id"):
         if _bad_text(getattr(msg, name)):
             return f"{name} is not valid Unicode text (a lone surrogate)"
-    if msg.message_id is not None and not -_INT64 <= msg.message_id < _INT64:
+    if msg.message_id is not None and usable_id(msg.message_id) is None:
         return "message_id does not fit in 64 bits"
     return None
 
 
 def sane_time_ms(value: int | None, *, fallback: float) -> float:
     """``value`` (milliseconds) as seconds, or ``fallback`` when it is not a sane time."""
-    if value is None or not 0 < value < _MAX_TIME_MS:
+    if value is None or not _MIN_TIME_MS < value < _MAX_TIME_MS:
         return fallback
     return value / 1000
 
 
+def usable_id(value: object) -> int | None:
+    """``value`` if it can be a ``message_id`` (an int64, not a bool), else ``None``."""
+    if type(value) is int and -_INT64 <= value < _INT64:
+        return value
+    return None
+
+
 def wire_message_id(raw: Any) -> int | None:
     """The raw ``message_id`` of a message that did not parse, if it is a usable int."""
-    if not isinstance(raw, dict):
-        return None
-    mid = raw.get("message_id")
-    if isinstance(mid, int) and not isinstance(mid, bool) and -_INT64 <= mid < _INT64:
-        return mid
-    return None
+    return usable_id(raw.get("message_id")) if isinstance(raw, dict) else None
 
 
 def synthetic_message_id(raw: Any) -> int:

@@ -240,7 +240,9 @@ class FakeApi:
         acct.issued_cursors[new_cursor] = acct.cursor_seq
         acct.cursor_parents[acct.cursor_seq] = presented
         acct.delivered.extend(batch)
-        ids = tuple(int(m["message_id"]) for m in batch if isinstance(m.get("message_id"), int))
+        ids = tuple(
+            m["message_id"] for m in batch if isinstance(m, dict) and type(m.get("message_id")) is int
+        )
         acct.batches.append((acct.cursor_seq, ids))
         return _json(
             {
