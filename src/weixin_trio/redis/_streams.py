@@ -129,7 +129,7 @@ class StreamPublisher:
         lane = self.lane_key(message)
         partition = partition_of(account, lane, self.partitions)
         stream, fanned, _lease = _scripts.partition_keys(self.store.prefix, partition)
-        body = json.dumps(w.unstructure(message.raw), ensure_ascii=False, separators=(",", ":"))
+        body = json.dumps(w.unstructure(message.raw), ensure_ascii=True, separators=(",", ":"))
         args: list[str | int] = [account, message.message_id, body, self._window_ms, lane]
         delay = 1.0
         while True:
