@@ -31,12 +31,15 @@ async def handle(msg: wx.Message) -> None:
 
 async def main() -> None:
     """Run until SIGINT/SIGTERM."""
-    async with wx.open_client(
-        token=os.environ["WEIXIN_TOKEN"],
-        base_url=os.environ.get("WEIXIN_BASE_URL", wx.DEFAULT_BASE_URL),
-        account_id=os.environ.get("WEIXIN_ACCOUNT", "echo-bot"),
-    ) as client:
-        async with wx.open_monitor(client, handle, store=wx.FileStore("echo-state")) as monitor:
+    async with (
+        wx.FileStore("echo-state") as store,  # one writer per state dir; closed at the end
+        wx.open_client(
+            token=os.environ["WEIXIN_TOKEN"],
+            base_url=os.environ.get("WEIXIN_BASE_URL", wx.DEFAULT_BASE_URL),
+            account_id=os.environ.get("WEIXIN_ACCOUNT", "echo-bot"),
+        ) as client,
+    ):
+        async with wx.open_monitor(client, handle, store=store) as monitor:
             with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
                 async for _ in signals:
                     monitor.stop()

@@ -77,15 +77,16 @@ async def main() -> None:
         else:
             await handle(msg)
 
-    async with wx.open_client(
-        token=os.environ["WEIXIN_TOKEN"],
-        base_url=os.environ.get("WEIXIN_BASE_URL", wx.DEFAULT_BASE_URL),
-        account_id=os.environ.get("WEIXIN_ACCOUNT", "llm-bot"),
-        markdown=False,  # the stream is filtered above already
-    ) as client:
-        async with wx.open_monitor(
-            client, dispatch, store=wx.FileStore("llm-state"), control=is_control
-        ) as monitor:
+    async with (
+        wx.FileStore("llm-state") as store,  # one writer per state dir; closed at the end
+        wx.open_client(
+            token=os.environ["WEIXIN_TOKEN"],
+            base_url=os.environ.get("WEIXIN_BASE_URL", wx.DEFAULT_BASE_URL),
+            account_id=os.environ.get("WEIXIN_ACCOUNT", "llm-bot"),
+            markdown=False,  # the stream is filtered above already
+        ) as client,
+    ):
+        async with wx.open_monitor(client, dispatch, store=store, control=is_control) as monitor:
             monitors.append(monitor)
             with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
                 async for _ in signals:

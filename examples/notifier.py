@@ -63,14 +63,15 @@ class Notifier:
 async def main() -> None:
     """Run until SIGINT/SIGTERM."""
     notifier = Notifier()
-    async with wx.open_client(
-        token=os.environ["WEIXIN_TOKEN"],
-        base_url=os.environ.get("WEIXIN_BASE_URL", wx.DEFAULT_BASE_URL),
-        account_id=os.environ.get("WEIXIN_ACCOUNT", "notifier"),
-    ) as client:
-        async with wx.open_monitor(
-            client, notifier.handle, store=wx.FileStore("notifier-state")
-        ) as monitor:
+    async with (
+        wx.FileStore("notifier-state") as store,  # one writer per state dir; closed at the end
+        wx.open_client(
+            token=os.environ["WEIXIN_TOKEN"],
+            base_url=os.environ.get("WEIXIN_BASE_URL", wx.DEFAULT_BASE_URL),
+            account_id=os.environ.get("WEIXIN_ACCOUNT", "notifier"),
+        ) as client,
+    ):
+        async with wx.open_monitor(client, notifier.handle, store=store) as monitor:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(partial(notifier.run, client, interval=INTERVAL))
                 with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import json
 import logging
+import shutil
 import signal
 import sys
 import time
@@ -18,7 +19,9 @@ from ._cli import EXIT_OK, CliError, default_state_dir
 from ._client import open_client
 from ._multi import open_accounts
 from .login import Account, QrCode, login
-from .store import FileStore, StoreError, StoreUnavailableError
+from .store import FileStore, StoreError, StoreLockedError, StoreUnavailableError
+from .store._fsio import write_private
+from .store._journal import encode_json
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Sequence
@@ -42,10 +45,16 @@ log = logging.getLogger("weixin_trio.cli")
 
 
 @asynccontextmanager
-async def _open_store(args: Any) -> AsyncIterator[AnyStore]:
-    """The FileStore under ``--state-dir``, or the RedisStore at ``--redis``."""
+async def _open_store(args: Any, *, read_only: bool = False) -> AsyncIterator[AnyStore]:
+    """The FileStore under ``--state-dir``, or the RedisStore at ``--redis``.
+
+    ``read_only``: the FileStore only reads (no lock, no compaction, no write), so it
+    is safe next to a running bot; a writer FileStore is closed (its locks released)
+    when the block ends.
+    """
     if not args.redis:
-        yield FileStore(args.state_dir or default_state_dir())
+        async with FileStore(args.state_dir or default_state_dir(), read_only=read_only) as fs:
+            yield fs
         return
     try:
         from .redis import open_redis_store
@@ -139,7 +148,7 @@ async def cmd_login(args: Any) -> int:
 
 async def cmd_accounts(args: Any) -> int:
     """``weixin-trio accounts [list|remove ID]``."""
-    async with _open_store(args) as store:
+    async with _open_store(args, read_only=args.action != "remove") as store:
         if args.action == "remove":
             if not args.account_id:
                 raise CliError("accounts remove needs an account id")
@@ -183,9 +192,15 @@ def _status_path(store: FileStore, account_id: str) -> Path:
 
 
 async def _write_status(store: AnyStore, account_id: str, beat: dict[str, Any]) -> None:
-    """Publish an account's heartbeat (a file, or a field of ``<prefix>:status``)."""
+    """Publish an account's heartbeat (a file, or a field of ``<prefix>:status``).
+
+    The file is replaced atomically (complete, or the old one stays), so a reader never
+    sees half a heartbeat.
+    """
     if isinstance(store, FileStore):
-        await trio.Path(_status_path(store, account_id)).write_text(json.dumps(beat))
+        path = _status_path(store, account_id)
+        body = encode_json(beat)
+        await trio.to_thread.run_sync(write_private, path.parent, path.name, body)
     else:
         from .redis._store import redis_errors
 
@@ -197,7 +212,10 @@ async def _read_status(store: AnyStore, account_id: str) -> dict[str, Any]:
     raw: str | None
     if isinstance(store, FileStore):
         path = _status_path(store, account_id)
-        raw = path.read_text() if path.exists() else None
+        try:
+            raw = await trio.Path(path).read_text()
+        except (OSError, ValueError):
+            raw = None
     else:
         raw = await store.client.hget(f"{store.prefix}:status", account_id)
     try:
@@ -208,8 +226,11 @@ async def _read_status(store: AnyStore, account_id: str) -> dict[str, Any]:
 
 
 async def cmd_status(args: Any) -> int:
-    """``weixin-trio status``: stored journal state and the last heartbeat of ``run``."""
-    async with _open_store(args) as store:
+    """``weixin-trio status``: stored journal state and the last heartbeat of ``run``.
+
+    Reads only (never locks, compacts or writes), so it is safe next to a running bot.
+    """
+    async with _open_store(args, read_only=True) as store:
         rows = []
         for account in await _accounts(store):
             state = await store.load(account.account_id)
@@ -226,14 +247,40 @@ async def cmd_status(args: Any) -> int:
                     str(len(state.pending)),
                     str(len(state.dead_letters)),
                     str(len(state.outbox)),
+                    str(beat.get("store_failures", "-")),
                 )
             )
         if not rows:
             print(f"no accounts in {_where(store)}")
             return EXIT_OK
-    header = ("account", "node", "last poll", "paused", "stale token", "pending", "dead", "queued")
+        free = _free_space(store)
+    header = (
+        "account",
+        "node",
+        "last poll",
+        "paused",
+        "stale token",
+        "pending",
+        "dead",
+        "queued",
+        "store errors",
+    )
     _table(header, rows)
+    if free:
+        print(free)
     return EXIT_OK
+
+
+def _free_space(store: AnyStore) -> str | None:
+    """A line on the free space of a FileStore's directory (a full disk stops journaling)."""
+    if not isinstance(store, FileStore):
+        return None
+    try:
+        usage = shutil.disk_usage(store.path)
+    except OSError:
+        return None
+    warning = "  (LOW: journal writes fail when it runs out)" if usage.free < 64 << 20 else ""
+    return f"free space in {store.path}: {usage.free >> 20} MiB{warning}"
 
 
 def _ago(t: float) -> str:
@@ -284,6 +331,11 @@ async def cmd_run(args: Any) -> int:
             accounts = await _accounts(store, args.account or None)
             if not accounts:
                 raise CliError(f"no accounts in {store.path}; run `weixin-trio login` first")
+            for account in accounts:  # take every writer lock before anything starts
+                try:
+                    await store.load(account.account_id)
+                except StoreLockedError as exc:
+                    raise CliError(f"{exc}: is another `weixin-trio run` using it?") from None
             return await run_accounts(
                 store, accounts, handler, client_options=options, **_monitor_options(args)
             )
@@ -428,6 +480,7 @@ async def _heartbeat(store: AnyStore, runner: Any) -> None:
                 "stale_tokens": stats.stale_tokens,
                 "pending": stats.pending,
                 "handled": stats.handled,
+                "store_failures": stats.store_failures,
                 "node": node,
                 "written_at": time.time(),
             }
@@ -442,7 +495,8 @@ async def cmd_send(args: Any) -> int:
     """``weixin-trio send USER TEXT`` or ``--file PATH`` (with a progress bar)."""
     if (args.text is None) == (args.file is None):
         raise CliError("give either TEXT or --file PATH")
-    async with _open_store(args) as store:
+    # Read-only: a running bot's journal is never touched (send records nothing).
+    async with _open_store(args, read_only=True) as store:
         accounts = await _accounts(store, [args.account] if args.account else None)
         if not accounts:
             raise CliError(f"no accounts in {_where(store)}; run `weixin-trio login` first")

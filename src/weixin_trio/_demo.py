@@ -51,8 +51,7 @@ async def run_demo(users: int = 3, messages: int = 3) -> int:
     names = [f"user{i}@im.wechat" for i in range(users)]
     expected = users * messages
     with tempfile.TemporaryDirectory(prefix="weixin-trio-demo-") as state_dir:
-        store = FileStore(state_dir)
-        async with trio.open_nursery() as nursery:
+        async with FileStore(state_dir) as store, trio.open_nursery() as nursery:
             base_url = await nursery.start(fake.serve)
             print(f"fake iLink server on {base_url}")
             async with open_client(base_url=base_url, pacing=None) as qr_client:

@@ -19,7 +19,7 @@ import trio
 from ._backoff import Backoff
 from ._client import open_client
 from ._open_monitor import open_monitor
-from .store import LeaseLostError
+from .store import LeaseLostError, StoreLockedError
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterable, Mapping
@@ -221,7 +221,9 @@ class AccountRunner:
                         self._monitors.pop(account_id, None)
                     if failure is not None:
                         self.failures[account_id] = self.failures.get(account_id, 0) + 1
-                        if _caused_by(failure, LeaseLostError):
+                        if _caused_by(failure, LeaseLostError) or _caused_by(
+                            failure, StoreLockedError
+                        ):
                             log.warning("account %s stopped: %s", account_id, _describe(failure))
                             break  # another process owns it now: never restart here
                         log.error("account %s failed; restarting", account_id, exc_info=failure)
