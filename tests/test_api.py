@@ -50,8 +50,13 @@ def test_expected_client_version_helper() -> None:
 
 @asynccontextmanager
 async def connect(fake: FakeILinkServer, **kwargs: Any) -> AsyncIterator[wx.ILinkClient]:
-    """A client of the fake's default account (pacing off unless given)."""
+    """A client of the fake's default account (pacing and send retries off unless given).
+
+    These tests pin how one request's failure is mapped; the send retries are tested in
+    ``tests/monitor/test_send_storms.py`` and ``tests/test_outbound.py``.
+    """
     kwargs.setdefault("pacing", None)
+    kwargs.setdefault("send_retry", None)
     kwargs.setdefault("token", fake.token)
     async with wx.open_client(base_url=fake.base_url, transport=fake.transport(), **kwargs) as c:
         yield c
@@ -682,8 +687,8 @@ async def test_cursor_is_forward_only(autojump_clock: trio.testing.MockClock) ->
     assert fake.delivered_message_ids() == [a, b, c]
 
 
-async def test_unknown_cursor_is_an_error() -> None:
-    fake = FakeILinkServer()
+async def test_unknown_cursor_is_an_error_on_a_strict_server() -> None:
+    fake = FakeILinkServer(strict=True)
     async with connect(fake) as client:
         with pytest.raises(wx.ApiError) as info:
             await client.get_updates("bm90LWEtY3Vyc29y")

@@ -41,6 +41,7 @@ STABLE_NAMES = [
     "StaleTokenError",
     "RateLimitedError",
     "SendWindowClosedError",
+    "SendRetryPolicy",
     "TransportError",
     "ProtocolError",
     "CdnError",

@@ -11,7 +11,7 @@ import trio
 import weixin_trio as wx
 from weixin_trio._config_cache import ConfigCache
 from weixin_trio._pacing import Pacing
-from weixin_trio._send_window import SendWindowPolicy, SendWindows
+from weixin_trio._send_window import TOKENS_PER_USER, SendWindowPolicy, SendWindows
 from weixin_trio.testing import FakeILinkServer, Fault
 
 from ._helpers import until
@@ -110,24 +110,43 @@ async def test_proactive_send_needs_a_context_token(
 
 
 def test_send_window_rules() -> None:
+    # Sans-IO, no event loop: the quota is per context token, the 24 h rule per user.
     windows = SendWindows(SendWindowPolicy(duration=100.0, quota=3))
     assert windows.check(USER, 0).known is False
     assert windows.check(USER, 0).is_open
     windows.record_inbound(USER, 1000.0)
     for _ in range(3):
-        assert windows.check(USER, 1010.0).is_open
-        windows.record_send(USER)
-    closed = windows.check(USER, 1010.0)
+        assert windows.check(USER, 1010.0, token="t1").is_open
+        windows.record_send(USER, "t1")
+    closed = windows.check(USER, 1010.0, token="t1")
     assert (closed.is_open, closed.reason, closed.remaining) == (False, "quota", 0)
+    # Another message's token has its own budget, spent or not.
+    assert windows.check(USER, 1010.0, token="t0").remaining == 3
     windows.record_inbound(USER, 1050.0)
-    assert windows.check(USER, 1060.0).remaining == 3
-    expired = windows.check(USER, 1150.0)
+    assert windows.check(USER, 1060.0, token="t2").remaining == 3
+    assert not windows.check(USER, 1060.0, token="t1").is_open  # a new message does not refill t1
+    expired = windows.check(USER, 1150.0, token="t2")
     assert (expired.is_open, expired.reason) == (False, "expired")
     windows.record_inbound(USER, 900.0)  # an older message does not reopen it
-    assert not windows.check(USER, 1150.0).is_open
+    assert not windows.check(USER, 1150.0, token="t2").is_open
     restored = SendWindows(windows.policy)
     restored.restore({**windows.snapshot(), "bad": "x"})
-    assert restored.check(USER, 1150.0) == windows.check(USER, 1150.0)
+    for token in ("t1", "t2", None):
+        assert restored.check(USER, 1060.0, token=token) == windows.check(USER, 1060.0, token=token)
+    restored.restore({USER: [1000.0, 5]})  # the older per-user form: the time only
+    assert restored.check(USER, 1010.0, token="t1").remaining == 3
+
+
+def test_send_window_keeps_a_bounded_number_of_tokens_per_user() -> None:
+    windows = SendWindows(SendWindowPolicy(quota=2))
+    windows.record_inbound(USER, 1000.0)
+    for i in range(TOKENS_PER_USER + 10):
+        windows.record_send(USER, f"t{i}")
+        windows.record_send(USER, f"t{i}")
+    assert len(windows.snapshot()[USER][1]) == TOKENS_PER_USER
+    assert windows.check(USER, 1001.0, token=f"t{TOKENS_PER_USER + 9}").reason == "quota"
+    # A forgotten token's count is unknown: the tracker lets the server decide.
+    assert windows.check(USER, 1001.0, token="t0").is_open
 
 
 async def test_send_window_closes_after_the_quota(
@@ -167,9 +186,11 @@ async def test_pacing_spaces_out_bursts(
     assert times[3:] == pytest.approx([2.0, 4.0, 6.0, 8.0])
 
 
-async def test_rate_limited_send_cools_down_without_retry(
+async def test_rate_limited_send_is_retried_after_the_cool_down_with_the_same_id(
     fake_ilink: FakeILinkServer, autojump_clock: trio.abc.Clock
 ) -> None:
+    # Issue 13 item 4: a -2 is retried once the governor's cool-down passed (it used
+    # to fail at once), with the same client_id; no retry storm meanwhile.
     fake_ilink.inject_fault("sendmessage", Fault.rate_limited())
     async with wx.open_client(
         token=fake_ilink.token,
@@ -177,13 +198,71 @@ async def test_rate_limited_send_cools_down_without_retry(
         transport=fake_ilink.transport(),
         pacing=Pacing(rate=10.0, burst=10, cool_down=60.0),
     ) as client:
-        with pytest.raises(wx.RateLimitedError):
-            await client.send_text(USER, "throttled", context_token="ctx")
         start = trio.current_time()
-        await client.send_text(USER, "later", context_token="ctx")
+        result = await client.send_text(USER, "throttled", context_token="ctx")
         assert trio.current_time() - start == pytest.approx(60.0)
-    assert len(fake_ilink.requests_to("sendmessage")) == 2  # no retry storm
-    assert fake_ilink.sent_texts(USER) == ["later"]
+        await client.send_text(USER, "later", context_token="ctx")
+    requests = fake_ilink.requests_to("sendmessage")
+    assert len(requests) == 3
+    assert requests[0].body["msg"]["client_id"] == requests[1].body["msg"]["client_id"]
+    assert requests[1].at - requests[0].at == pytest.approx(60.0)
+    assert result.confirmed
+    assert fake_ilink.sent_texts(USER) == ["throttled", "later"]
+
+
+async def test_repeated_minus_2_fails_for_good_after_a_bounded_number(
+    fake_ilink: FakeILinkServer, autojump_clock: trio.abc.Clock
+) -> None:
+    # -2 also means "the user's send window is closed" (PROTOCOL §7.1a): retrying it
+    # for ever would hold the handler, so the third -2 of one message is final.
+    fake_ilink.inject_fault("sendmessage", Fault.rate_limited(), times=math.inf)
+    async with wx.open_client(
+        token=fake_ilink.token,
+        base_url=fake_ilink.base_url,
+        transport=fake_ilink.transport(),
+        pacing=Pacing(rate=10.0, burst=10, cool_down=60.0),
+        send_retry=wx.SendRetryPolicy(rate_limited_attempts=3),
+    ) as client:
+        with pytest.raises(wx.RateLimitedError):
+            await client.send_text(USER, "never", context_token="ctx")
+        assert trio.current_time() == pytest.approx(120.0)
+    assert len(fake_ilink.requests_to("sendmessage")) == 3
+
+
+async def test_permanent_send_errors_are_not_retried(
+    fake_ilink: FakeILinkServer, ilink_client: wx.ILinkClient, autojump_clock: trio.abc.Clock
+) -> None:
+    for fault in (Fault.http_status(400), Fault.api_error(ret=-1)):
+        fake_ilink.inject_fault("sendmessage", fault)
+        with pytest.raises(wx.ApiError):
+            await ilink_client.send_text(USER, "x", context_token="ctx")
+    assert len(fake_ilink.requests_to("sendmessage")) == 2
+    assert trio.current_time() == 0
+
+
+async def test_send_retries_are_bounded_in_time_and_by_the_callers_scope(
+    fake_ilink: FakeILinkServer, autojump_clock: trio.abc.Clock
+) -> None:
+    fake_ilink.inject_fault("sendmessage", Fault.http_status(503), times=math.inf)
+    async with wx.open_client(
+        token=fake_ilink.token,
+        base_url=fake_ilink.base_url,
+        transport=fake_ilink.transport(),
+        pacing=None,
+        send_retry=wx.SendRetryPolicy(retry_for=100.0, max_delay=10.0),
+    ) as client:
+        with pytest.raises(wx.ApiError) as info:
+            await client.send_text(USER, "x", context_token="ctx")
+        assert info.value.status_code == 503
+        assert 90.0 <= trio.current_time() <= 100.0
+        requests = len(fake_ilink.requests_to("sendmessage"))
+        assert requests > 5
+        start = trio.current_time()
+        with trio.move_on_after(7):  # a handler's timeout or a drain deadline
+            await client.send_text(USER, "y", context_token="ctx")
+        assert trio.current_time() - start == pytest.approx(7.0)
+    ids = {r.body["msg"]["client_id"] for r in fake_ilink.requests_to("sendmessage")}
+    assert len(ids) == 2  # every retry reused its message's client_id
 
 
 async def test_run_sends_progress_and_answer_under_one_run_id(

@@ -39,6 +39,7 @@ from ._monitor_types import (
 )
 from ._multi import AccountRunner as AccountRunner, open_accounts as open_accounts
 from ._open_monitor import open_monitor as open_monitor, run_monitor as run_monitor
+from ._outbox import SendRetryPolicy as SendRetryPolicy
 from ._pacing import Pacing as Pacing
 from ._runs import Run as Run
 from ._send_window import SendWindow as SendWindow, SendWindowPolicy as SendWindowPolicy
@@ -79,6 +80,7 @@ __all__ = [
     "RateLimitedError",
     "Run",
     "SendResult",
+    "SendRetryPolicy",
     "SendWindow",
     "SendWindowClosedError",
     "SendWindowPolicy",

@@ -21,7 +21,15 @@ from ._errors import SendWindowClosedError
 from ._media_send import kind_for, send_media
 from ._runs import Run
 from ._send_window import SendWindow
-from ._sent import CLIENT_ID_PREFIX, SendResult, new_client_id, outbox_client_id, reply_client_id
+from ._sent import (
+    CLIENT_ID_PREFIX,
+    ClientIdSource,
+    ReplyId,
+    SendResult,
+    new_client_id,
+    outbox_client_id,
+    reply_client_id,
+)
 from ._typing import typing_indicator
 from .markdown import filter_markdown
 from .media import MediaKind, download_name
@@ -29,7 +37,7 @@ from .text import split_text
 
 if TYPE_CHECKING:
     import os
-    from collections.abc import Callable, Iterator
+    from collections.abc import Iterator
     from contextlib import AbstractAsyncContextManager
     from pathlib import Path
 
@@ -83,12 +91,13 @@ class ILinkClient(Endpoints):
         item: w.MessageItem,
         *,
         context_token: str | None = None,
-        client_id: str | None = None,
+        client_id: str | ReplyId | None = None,
         run_id: str | None = None,
         count_in_window: bool = True,
     ) -> SendResult:
         """Send one message with one item to ``to``, through the send window check.
 
+        The send spends the budget of the context token it carries (PROTOCOL §7.1a).
         ``count_in_window=False`` sends without checking or using the user's window
         quota (for progress items, which the chat does not show).
 
@@ -101,28 +110,38 @@ class ILinkClient(Endpoints):
         """
         token = self.resolve_context_token(to, context_token)
         if count_in_window:
-            self.check_send_window(to)
+            self.check_send_window(to, token)
         msg = self.build_message(
             to, (item,), context_token=token, client_id=client_id, run_id=run_id
         )
         result = await self.send_message(msg)
         if self.send_windows is not None and count_in_window:
-            self.send_windows.record_send(to)
+            self.send_windows.record_send(to, token)
         return result
 
-    def check_send_window(self, to: str) -> None:
-        """Raise :class:`SendWindowClosedError` if a send to ``to`` would be refused."""
-        if self.send_windows is None:
-            return
-        window = self.send_windows.check(to, time.time())
+    def check_send_window(self, to: str, context_token: str | None = None) -> None:
+        """Raise :class:`SendWindowClosedError` if a send to ``to`` would be refused.
+
+        Args:
+            to: The peer.
+            context_token: The token the send carries (default: the newest one known
+                for ``to``, as a proactive send uses); its own budget is checked.
+        """
+        window = self.send_window(to, context_token=context_token)
         if not window.is_open:
             raise SendWindowClosedError(to, window.reason or "closed")
 
-    def send_window(self, to: str) -> SendWindow:
-        """Whether and how much can be sent to ``to`` now (PROTOCOL §7.1a)."""
+    def send_window(self, to: str, *, context_token: str | None = None) -> SendWindow:
+        """Whether and how much can be sent to ``to`` now (PROTOCOL §7.1a).
+
+        The 24-hour rule is per user; the quota is per context token. By default the
+        answer is for the next proactive send, which carries the newest token; pass
+        ``context_token`` to ask about a send carrying that token (a reply's).
+        """
         if self.send_windows is None:
             return SendWindow(to, is_open=True, known=False)
-        return self.send_windows.check(to, time.time())
+        token = context_token or self.context_tokens.get(to)
+        return self.send_windows.check(to, time.time(), token=token)
 
     def run(self, to: str, *, context_token: str | None = None, run_id: str | None = None) -> Run:
         """Start an agent run to ``to``: progress items and answers under one ``run_id``.
@@ -181,7 +200,7 @@ class ILinkClient(Endpoints):
         Cancellation:
             As :meth:`send_message`; parts already sent stay sent.
         """
-        if queue_if_closed and not self.send_window(to).is_open:
+        if queue_if_closed and not self.send_window(to, context_token=context_token).is_open:
             self.prepare_text(text)  # refuse empty texts now, not at flush time
             if self.pending_outbox is None:
                 raise SendWindowClosedError(to, "closed, and no monitor keeps a pending outbox")
@@ -198,7 +217,7 @@ class ILinkClient(Endpoints):
         text: str,
         *,
         context_token: str | None,
-        next_client_id: Callable[[], str | None],
+        next_client_id: ClientIdSource,
         run_id: str | None = None,
     ) -> SendResult:
         """:meth:`send_text` with a ``client_id`` source per part (used by replies)."""
@@ -228,7 +247,7 @@ class ILinkClient(Endpoints):
         file_name: str | None = None,
         context_token: str | None = None,
         progress: Progress | None = None,
-        client_ids: Callable[[], str | None] | None = None,
+        client_ids: ClientIdSource | None = None,
     ) -> SendResult:
         """Upload and send a file, routed by MIME type: video, image, else file.
 
@@ -295,7 +314,7 @@ class ILinkClient(Endpoints):
         *,
         playtime_ms: int | None = None,
         context_token: str | None = None,
-        client_ids: Callable[[], str | None] | None = None,
+        client_ids: ClientIdSource | None = None,
     ) -> SendResult:
         """Send a voice bubble from SILK, or from a mono 16-bit WAV (encoded to SILK).
 

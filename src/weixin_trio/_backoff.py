@@ -26,6 +26,10 @@ class Backoff:
         retry_delay: Delay in seconds after each failure of a streak but the last.
         backoff_delay: Delay in seconds after ``max_failures`` consecutive failures.
         max_failures: Length of a streak; after it the counter starts over.
+        growth: Above ``1``, the delays grow exponentially instead:
+            ``retry_delay * growth ** (n - 1)`` after the n-th consecutive failure,
+            capped at ``backoff_delay`` (``max_failures`` then plays no part). The
+            default ``1`` keeps the reference schedule.
         jitter: Relative jitter in ``[0, 1)``: each delay is multiplied by a factor drawn
             uniformly from ``[1 - jitter, 1 + jitter]``. ``0`` (the default) gives the
             exact reference schedule.
@@ -35,6 +39,7 @@ class Backoff:
     retry_delay: float = attrs.field(default=2.0, validator=attrs.validators.ge(0))
     backoff_delay: float = attrs.field(default=30.0, validator=attrs.validators.ge(0))
     max_failures: int = attrs.field(default=3, validator=attrs.validators.ge(1))
+    growth: float = attrs.field(default=1.0, validator=attrs.validators.ge(1))
     jitter: float = attrs.field(
         default=0.0, validator=[attrs.validators.ge(0), attrs.validators.lt(1)]
     )
@@ -51,7 +56,12 @@ class Backoff:
         """Record one failure and return how long to wait before the next attempt."""
         self._total += 1
         self._streak += 1
-        if self._streak >= self.max_failures:
+        if self.growth > 1:
+            try:
+                delay = min(self.retry_delay * self.growth ** (self._total - 1), self.backoff_delay)
+            except OverflowError:  # a very long streak
+                delay = self.backoff_delay
+        elif self._streak >= self.max_failures:
             self._streak = 0
             delay = self.backoff_delay
         else:

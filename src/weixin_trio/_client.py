@@ -13,7 +13,7 @@ import trio
 from ._api import DEFAULT_BASE_URL, DEFAULT_CDN_BASE_URL, ILinkClient
 from ._context_tokens import ContextTokens
 from ._headers import sanitize_bot_agent
-from ._outbox import Outbox
+from ._outbox import Outbox, SendRetryPolicy
 
 if TYPE_CHECKING:
     from ._multi import AccountLike
@@ -33,6 +33,7 @@ install_httpx_log_redaction()
 
 DEFAULT_BOT_AGENT = f"weixin-trio/{__version__}"
 DEFAULT_PACING = Pacing()
+DEFAULT_SEND_RETRY = SendRetryPolicy()
 DEFAULT_SEND_WINDOW = SendWindowPolicy()
 
 # Safety nets only; deadlines are trio cancel scopes. sendmessage/getuploadurl use 15 s
@@ -63,6 +64,7 @@ async def open_client(
     context_tokens: Mapping[str, str] | None = None,
     senders: int = 4,
     pacing: Pacing | None = DEFAULT_PACING,
+    send_retry: SendRetryPolicy | None = DEFAULT_SEND_RETRY,
     send_window: SendWindowPolicy | None = DEFAULT_SEND_WINDOW,
     markdown: bool = True,
     text_limit: int = 4000,
@@ -93,6 +95,11 @@ async def open_client(
         senders: Number of sender tasks serving this account's sends.
         pacing: The send governor's token bucket (default: conservative limits under
             the live throttle); ``None`` switches pacing off.
+        send_retry: How sends retry transient failures (5xx, connection errors, no
+            answer, ``-2`` after the cool-down) with the same ``client_id``, so the
+            message is shown once. Default: capped, jittered backoff from 1 s to 30 s
+            for up to 5 minutes, at most 3 answers of ``-2`` per message. ``None``
+            raises the first failure.
         send_window: Per-user send window limits (24 h / 10 sends per inbound message
             by default); ``None`` switches the check off.
         markdown: Filter outbound text through :func:`weixin_trio.markdown.filter_markdown`.
@@ -154,7 +161,7 @@ async def open_client(
             else DEFAULT_CDN_HOSTS | {urlsplit(cdn_base_url).hostname or ""} - {""},
         )
         governor = None if pacing is None else SendGovernor(pacing)
-        outbox = Outbox(client._send_now, senders=senders, governor=governor)
+        outbox = Outbox(client._send_now, senders=senders, governor=governor, retry=send_retry)
         async with trio.open_nursery() as nursery:
             await nursery.start(outbox.run)
             client._outbox = outbox

@@ -252,14 +252,22 @@ class Endpoints(metaclass=NoPublicConstructor):
         Returns:
             The ``client_id`` and, when the server assigned one, the ``message_id``.
 
+        Transient failures (HTTP 5xx, connection errors, no answer, ``-2`` after the
+        governor's cool-down) are retried with the same ``client_id`` as the client's
+        ``send_retry`` policy says, so the message is shown once.
+
         Raises:
-            RateLimitedError: ``ret -2``: throttled, the message was not delivered.
-            ApiError: Other failures; the message was not delivered.
+            RateLimitedError: ``ret -2`` too often: the message was not delivered (the
+                throttle, or the user's send window is closed).
+            ApiError: A permanent failure (4xx, other ``ret``), or a 5xx that outlasted
+                the retries; the message was not delivered.
+            TransportError: No answer within the retries.
 
         Cancellation:
             If cancelled while the request is in flight, the message may or may not
-            have been delivered. Resending with the same ``client_id`` is safe: WeChat
-            shows a ``client_id`` once.
+            have been delivered; a cancelled wait between retries sends nothing more.
+            Resending with the same ``client_id`` is safe: WeChat shows a
+            ``client_id`` once.
         """
         if self._outbox is not None:
             return await self._outbox.submit(msg)
@@ -410,10 +418,15 @@ class Endpoints(metaclass=NoPublicConstructor):
         items: tuple[w.MessageItem, ...],
         *,
         context_token: str | None,
-        client_id: str | None = None,
+        client_id: str | ReplyId | None = None,
         run_id: str | None = None,
     ) -> w.WeixinMessage:
-        """An outbound message exactly as the references build it (PROTOCOL §5.1)."""
+        """An outbound message exactly as the references build it (PROTOCOL §5.1).
+
+        A :class:`ReplyId` becomes the reply's id for exactly these items.
+        """
+        if isinstance(client_id, ReplyId):
+            client_id = client_id.for_items(items)
         return w.WeixinMessage(
             from_user_id="",
             to_user_id=to,

@@ -13,13 +13,13 @@ from typing import TYPE_CHECKING
 
 from . import _wire as w
 from ._cdn_transfer import UploadedMedia, upload_media
+from ._sent import ReplyId
 from .media import MediaKind, media_kind_for_mime, mime_from_filename
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from ._api import ILinkClient, SendResult
     from ._cdn_transfer import MediaSource, Progress
+    from ._sent import ClientIdSource
 
 __all__ = ["media_item", "send_media"]
 
@@ -85,7 +85,7 @@ async def send_media(
     file_name: str | None = None,
     context_token: str | None = None,
     progress: Progress | None = None,
-    next_client_id: Callable[[], str | None] = lambda: None,
+    next_client_id: ClientIdSource = lambda: None,
     voice: w.VoiceItem | None = None,
 ) -> SendResult:
     """Upload ``source`` and send it to ``to`` (after an optional caption).
@@ -100,7 +100,7 @@ async def send_media(
         Before the media message is sent, nothing is shown; the caption may be.
     """
     token = client.resolve_context_token(to, context_token)
-    client.check_send_window(to)
+    client.check_send_window(to, token)
     if kind is MediaKind.FILE and file_name is None and isinstance(source, str | os.PathLike):
         file_name = os.path.basename(os.fspath(source))
     uploaded = await upload_media(
@@ -115,6 +115,11 @@ async def send_media(
         await client.send_text_parts(
             to, caption, context_token=token, next_client_id=next_client_id
         )
+    client_id = next_client_id()
+    if isinstance(client_id, ReplyId):
+        # The upload's keys are new each time; the plaintext is what the user sees.
+        name = uploaded.file_name or ""
+        client_id = client_id.for_content(f"{kind.value}:{uploaded.md5}:{name}")
     return await client.send_item(
-        to, media_item(kind, uploaded, voice=voice), context_token=token, client_id=next_client_id()
+        to, media_item(kind, uploaded, voice=voice), context_token=token, client_id=client_id
     )

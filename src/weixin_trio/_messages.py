@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from . import _wire as w
-from ._api import ILinkClient, SendResult, reply_client_id
+from ._api import ILinkClient, SendResult
 from ._cdn_transfer import DEFAULT_MAX_DOWNLOAD
 from ._inbound import (
     MediaRef,
@@ -21,6 +21,7 @@ from ._inbound import (
     primary_media,
 )
 from ._runs import Run
+from ._sent import ReplyId
 from .media import MediaKind
 
 if TYPE_CHECKING:
@@ -38,9 +39,9 @@ __all__ = ["Message", "ReplyContext"]
 class ReplyContext:
     """What a message needs to answer itself: the client and its reply numbering.
 
-    Replies get ``client_id``s derived from ``(account, message_id, reply index)`` when
-    ``deterministic`` (the monitor's default), so a redelivered message's replies are
-    shown once.
+    Replies get ``client_id``s derived from ``(account, message_id, reply index,
+    content digest)`` when ``deterministic`` (the monitor's default), so a redelivered
+    message's identical replies are shown once and a changed reply is shown.
     """
 
     client: ILinkClient
@@ -51,12 +52,15 @@ class ReplyContext:
         """Number replies from the start again (a new attempt at the same message)."""
         self._counter = itertools.count()
 
-    def next_client_id(self, message_id: int) -> str | None:
-        """The ``client_id`` for the next reply (``None``: let the client pick one)."""
+    def next_client_id(self, message_id: int) -> ReplyId | None:
+        """The ``client_id`` for the next reply (``None``: let the client pick one).
+
+        The id is completed with the reply's content when the message is built.
+        """
         index = next(self._counter)
         if not self.deterministic:
             return None
-        return reply_client_id(self.client.account_id, message_id, index)
+        return ReplyId(self.client.account_id, message_id, index)
 
 
 @attrs.frozen
@@ -149,8 +153,10 @@ class Message:
     async def reply(self, text: str) -> SendResult:
         """Send ``text`` to the sender, with this message's context token.
 
-        Inside a monitor, replies carry ``client_id``s derived from this message, so if
-        the message is redelivered after a crash the same replies are not shown twice.
+        Inside a monitor, replies carry ``client_id``s derived from this message, the
+        reply's position and its content, so if the message is redelivered after a
+        crash (or its handler retried) the same replies are not shown twice, while a
+        reply whose text changed is shown.
 
         Args:
             text: The reply; must not be empty.
@@ -161,10 +167,13 @@ class Message:
         Raises:
             ValueError: ``text`` is empty.
             RateLimitedError: The server throttled the send; it was not delivered.
+            SendWindowClosedError: This message's context token has no budget left, or
+                24 h passed since the user's last message.
 
         Cancellation:
             If cancelled mid-request the reply may or may not be shown; a retry of the
-            same reply (same position in the handler) reuses its ``client_id``.
+            same reply (same position in the handler, same text) reuses its
+            ``client_id``.
         """
         if not text:
             raise ValueError("refusing to send an empty reply")

@@ -4,17 +4,27 @@ httpx gets dearer per request when many tasks share one connection pool (DESIGN 
 so handler tasks hand their sends to a small, fixed set of sender tasks instead of
 each hitting the pool. The hand-off is unbuffered: a caller cancelled before a sender
 took its message leaves nothing behind.
+
+A send that fails for a transient reason (HTTP 5xx, a connection error, no answer,
+or ``ret -2`` once the governor's cool-down passed) is sent again with the **same**
+``client_id`` after a capped, jittered backoff, for a bounded time
+(:class:`SendRetryPolicy`): WeChat shows a ``client_id`` once, so a retry never shows
+a message twice (PROTOCOL §7.3). The retries run in the caller's task, so the
+caller's cancel scope (a handler's timeout, a monitor's drain deadline) bounds them.
+Permanent failures (4xx, other ``ret`` codes) are raised at once.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, final
 
 import attrs
 import trio
 
-from ._api import SendResult
-from ._errors import RateLimitedError, TransportError
+from ._backoff import Backoff
+from ._errors import ApiError, RateLimitedError, TransportError
+from ._sent import SendResult
 from ._wire import WeixinMessage
 
 if TYPE_CHECKING:
@@ -22,10 +32,65 @@ if TYPE_CHECKING:
 
     from ._pacing import SendGovernor
 
-__all__ = ["SEND_DEADLINE", "Outbox"]
+__all__ = ["SEND_DEADLINE", "Outbox", "SendRetryPolicy", "is_transient"]
+
+log = logging.getLogger("weixin_trio.api")
 
 #: A send without an answer after this long fails (the sender task moves on).
 SEND_DEADLINE = 60.0
+
+
+@attrs.frozen
+class SendRetryPolicy:
+    """How a send retries transient failures, always with the same ``client_id``.
+
+    Transient: HTTP 5xx, connection errors, no answer within 60 s, and ``ret -2``
+    (throttled) once the send governor's cool-down passed. ``-2`` also means "the
+    user's send window is closed" (PROTOCOL §7.1a), so after ``rate_limited_attempts``
+    answers of ``-2`` for one message the send fails for good with the
+    :class:`~weixin_trio.RateLimitedError`. Everything else (4xx, other ``ret``
+    codes) fails at once.
+
+    Args:
+        retry_for: Seconds after the first attempt during which a retry may start
+            (default 300: a server outage of several minutes costs no message).
+        initial_delay: Delay before the first retry.
+        max_delay: Cap of the exponentially growing delay.
+        jitter: Relative jitter of each delay, in ``[0, 1)``.
+        rate_limited_attempts: ``ret -2`` answers one message may get in total.
+    """
+
+    retry_for: float = attrs.field(default=300.0, validator=attrs.validators.ge(0))
+    initial_delay: float = attrs.field(default=1.0, validator=attrs.validators.ge(0))
+    max_delay: float = attrs.field(default=30.0, validator=attrs.validators.ge(0))
+    jitter: float = attrs.field(
+        default=0.2, validator=[attrs.validators.ge(0), attrs.validators.lt(1)]
+    )
+    rate_limited_attempts: int = attrs.field(default=3, validator=attrs.validators.ge(1))
+
+    def backoff(self) -> Backoff:
+        """A fresh delay schedule for one message's retries."""
+        return Backoff(
+            retry_delay=self.initial_delay,
+            backoff_delay=max(self.max_delay, self.initial_delay),
+            growth=2.0,
+            jitter=self.jitter,
+        )
+
+
+def is_transient(exc: Exception) -> bool:
+    """Whether a failed send may succeed if sent again (rate limits excluded)."""
+    if isinstance(exc, TransportError):
+        return True
+    return (
+        isinstance(exc, ApiError)
+        and not isinstance(exc, RateLimitedError)
+        and (exc.status_code >= 500)
+    )
+
+
+class _ClientClosing(TransportError):
+    """The client closed while the send was queued or in flight (never retried)."""
 
 
 @attrs.define(eq=False)
@@ -46,21 +111,69 @@ class Outbox:
         *,
         senders: int = 4,
         governor: SendGovernor | None = None,
+        retry: SendRetryPolicy | None = None,
     ) -> None:
         if senders < 1:
             raise ValueError("senders must be at least 1")
         self._send = send
         self._senders = senders
         self.governor = governor
+        self.retry = retry
+        self._closed = False
         self._in, self._out = trio.open_memory_channel[_Job](0)
 
     async def submit(self, msg: WeixinMessage) -> SendResult:
-        """Send ``msg`` through a sender task and return its result.
+        """Send ``msg`` through a sender task, retrying transient failures.
+
+        Every attempt carries ``msg``'s ``client_id``, so the message is shown once.
+
+        Raises:
+            RateLimitedError: ``-2`` for the ``rate_limited_attempts``-th time.
+            TransportError: No success within ``retry_for`` (or retries are off).
+            ApiError: A permanent failure, or a 5xx past ``retry_for``.
 
         Cancellation:
             Before a sender took the message: nothing is sent. After: the send completes
-            in the sender task and its result is dropped.
+            in the sender task and its result is dropped. A cancelled wait between
+            attempts sends nothing more.
         """
+        retry = self.retry
+        started = trio.current_time()
+        backoff: Backoff | None = None
+        rate_limited = 0
+        while True:
+            try:
+                return await self._attempt(msg)
+            except _ClientClosing:
+                raise
+            except RateLimitedError as exc:
+                rate_limited += 1
+                if retry is None or rate_limited >= retry.rate_limited_attempts:
+                    raise
+                # With a governor, the next attempt waits for its cool-down.
+                wait = retry.initial_delay if self.governor is None else 0.0
+                error: Exception = exc
+            except (TransportError, ApiError) as exc:
+                if retry is None or not is_transient(exc):
+                    raise
+                backoff = backoff or retry.backoff()
+                wait = backoff.next_delay()
+                error = exc
+            if trio.current_time() + wait > started + retry.retry_for:
+                raise error
+            log.info(
+                "sendmessage %s failed (%s); retrying in %.1fs with the same client_id",
+                msg.client_id,
+                error,
+                wait,
+            )
+            await trio.sleep(wait)
+
+    async def _attempt(self, msg: WeixinMessage) -> SendResult:
+        if self._closed:
+            raise _ClientClosing(
+                "send aborted: the client is closed", endpoint="ilink/bot/sendmessage"
+            )
         job = _Job(msg)
         await self._in.send(job)
         await job.done.wait()
@@ -71,10 +184,13 @@ class Outbox:
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Run the sender tasks until cancelled."""
-        async with trio.open_nursery() as nursery:
-            for _ in range(self._senders):
-                nursery.start_soon(self._sender)
-            task_status.started()
+        try:
+            async with trio.open_nursery() as nursery:
+                for _ in range(self._senders):
+                    nursery.start_soon(self._sender)
+                task_status.started()
+        finally:
+            self._closed = True
 
     async def _sender(self) -> None:
         async for job in self._out:
@@ -96,7 +212,7 @@ class Outbox:
                 job.error = exc
             finally:
                 if job.result is None and job.error is None:  # cancelled mid-send
-                    job.error = TransportError(
+                    job.error = _ClientClosing(
                         "send aborted: the client is closing", endpoint="ilink/bot/sendmessage"
                     )
                 job.done.set()

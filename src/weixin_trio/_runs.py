@@ -16,9 +16,8 @@ from typing import TYPE_CHECKING, Literal, final
 from . import _wire as w
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from ._api import ILinkClient, SendResult
+    from ._sent import ClientIdSource
 
 __all__ = ["Run", "ToolStatus"]
 
@@ -44,7 +43,7 @@ class Run:
         *,
         context_token: str | None,
         run_id: str | None = None,
-        next_client_id: Callable[[], str | None] | None = None,
+        next_client_id: ClientIdSource | None = None,
     ) -> None:
         self._client = client
         self.to = to

@@ -1,10 +1,19 @@
-"""Sans-IO tracking of per-user send windows (PROTOCOL §7.1a).
+"""Sans-IO tracking of send windows (PROTOCOL §7.1a).
 
 WeChat delivers a bot's messages only within 24 h of the user's last message, and only
-about ten of them per user message; past that, sends fail with a silent-looking
-``ret -2``. The tracker knows, per user, when the last inbound message arrived and how
-many sends went out since, so a send past the window fails fast with
+about ten of them per inbound message: the quota belongs to the message's
+``context_token``, which every send carries. Past that, sends fail with a
+silent-looking ``ret -2``. The tracker knows, per user, when the last inbound message
+arrived (the 24-hour rule), and per context token how many sends carried it (the
+quota), so a send past the window fails fast with
 :class:`~weixin_trio.SendWindowClosedError` instead.
+
+- A reply carries its own message's token and spends that token's budget, so a user
+  who sends 20 messages in a burst can get a reply to each of them.
+- A proactive send carries the newest token known for the user and spends its budget.
+- A token the tracker has no count for (never used, or older than the last
+  :data:`TOKENS_PER_USER` tokens used) has its full budget: the tracker only refuses
+  what it knows the server would refuse.
 
 A user we never saw a message from has an *unknown* window: sends are allowed (the
 context token, if any, decides), and :meth:`SendWindows.check` says so.
@@ -12,6 +21,7 @@ context token, if any, decides), and :meth:`SendWindows.check` says so.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import TYPE_CHECKING, Any, final
 
 import attrs
@@ -19,7 +29,10 @@ import attrs
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-__all__ = ["SendWindow", "SendWindowPolicy", "SendWindows"]
+__all__ = ["TOKENS_PER_USER", "SendWindow", "SendWindowPolicy", "SendWindows"]
+
+#: Per user, the send counts of this many most recently used context tokens are kept.
+TOKENS_PER_USER = 32
 
 
 @attrs.frozen
@@ -29,7 +42,7 @@ class SendWindowPolicy:
     Args:
         duration: Seconds after the user's last message during which sends are allowed
             (default 23 h: the documented 24 h minus a safety margin).
-        quota: Sends allowed per inbound message (default 10).
+        quota: Sends allowed per inbound message, i.e. per context token (default 10).
     """
 
     duration: float = attrs.field(default=23 * 3600.0, validator=attrs.validators.gt(0))
@@ -42,10 +55,12 @@ class SendWindow:
 
     Attributes:
         user_id: The peer.
-        is_open: Whether a send would be allowed now.
+        is_open: Whether a send (carrying the token asked about) would be allowed now.
         known: Whether we saw a message from this user (else the window is unknown and
             sends are allowed).
-        remaining: Sends left before the user must write again (``None`` if unknown).
+        remaining: Sends left with the token asked about (by default the newest one,
+            which proactive sends carry) before the user must write again (``None``
+            if unknown).
         expires_at: Wall-clock time (``time.time()``) when the window closes.
         reason: Why it is closed: ``"expired"`` or ``"quota"``.
     """
@@ -61,36 +76,45 @@ class SendWindow:
 @attrs.define
 class _UserWindow:
     last_inbound: float
-    sent: int = 0
+    sent: OrderedDict[str, int] = attrs.field(factory=OrderedDict)
 
 
 @final
 class SendWindows:
-    """Per-user windows of one account. Times are wall-clock seconds, passed in."""
+    """Send windows of one account. Times are wall-clock seconds, passed in."""
 
     def __init__(self, policy: SendWindowPolicy | None = None) -> None:
         self.policy = policy or SendWindowPolicy()
         self._users: dict[str, _UserWindow] = {}
 
     def record_inbound(self, user_id: str, at: float) -> None:
-        """The user wrote at ``at``: the window reopens with a full quota."""
+        """The user wrote at ``at``: the 24-hour window runs from the latest message.
+
+        The message's new context token brings its own budget; nothing else changes.
+        """
         current = self._users.get(user_id)
-        if current is None or at >= current.last_inbound:
+        if current is None:
             self._users[user_id] = _UserWindow(at)
+        elif at > current.last_inbound:
+            current.last_inbound = at
 
-    def record_send(self, user_id: str) -> None:
-        """One message went out to the user."""
+    def record_send(self, user_id: str, token: str | None = None) -> None:
+        """One message carrying ``token`` went out to the user."""
         window = self._users.get(user_id)
-        if window is not None:
-            window.sent += 1
+        if window is None or not token:
+            return
+        window.sent[token] = window.sent.pop(token, 0) + 1
+        while len(window.sent) > TOKENS_PER_USER:
+            window.sent.popitem(last=False)
 
-    def check(self, user_id: str, now: float) -> SendWindow:
-        """The user's window at ``now``."""
+    def check(self, user_id: str, now: float, *, token: str | None = None) -> SendWindow:
+        """The user's window at ``now`` for a send carrying ``token``."""
         window = self._users.get(user_id)
         if window is None:
             return SendWindow(user_id, is_open=True, known=False)
         expires = window.last_inbound + self.policy.duration
-        remaining = max(0, self.policy.quota - window.sent)
+        used = window.sent.get(token, 0) if token else 0
+        remaining = max(0, self.policy.quota - used)
         reason = None
         if now >= expires:
             reason = "expired"
@@ -105,15 +129,24 @@ class SendWindows:
             reason=reason,
         )
 
-    def snapshot(self) -> dict[str, list[float]]:
-        """JSON-ready state for persistence."""
-        return {u: [w.last_inbound, w.sent] for u, w in self._users.items()}
+    def snapshot(self) -> dict[str, list[Any]]:
+        """JSON-ready state: ``{user: [last_inbound, {token: sends}]}``."""
+        return {u: [w.last_inbound, dict(w.sent)] for u, w in self._users.items()}
 
     def restore(self, data: Mapping[str, Any]) -> None:
-        """Load :meth:`snapshot` output (bad entries are skipped)."""
+        """Load :meth:`snapshot` output (bad entries are skipped).
+
+        The older per-user form ``[last_inbound, sends]`` restores the time only.
+        """
         for user, value in data.items():
             try:
-                last, sent = float(value[0]), int(value[1])
-            except (TypeError, ValueError, IndexError):
+                last = float(value[0])
+                counts = value[1] if len(value) > 1 else {}
+            except (TypeError, ValueError, IndexError, KeyError):
                 continue
-            self._users[str(user)] = _UserWindow(last, sent)
+            window = _UserWindow(last)
+            if isinstance(counts, dict):
+                for token, sends in list(counts.items())[-TOKENS_PER_USER:]:
+                    if isinstance(sends, int) and not isinstance(sends, bool):
+                        window.sent[str(token)] = sends
+            self._users[str(user)] = window

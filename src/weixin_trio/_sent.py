@@ -3,13 +3,28 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import secrets
 import time
-from typing import Final
+from typing import TYPE_CHECKING, Any, Final, TypeAlias
 
 import attrs
 
-__all__ = ["CLIENT_ID_PREFIX", "SendResult", "new_client_id", "outbox_client_id", "reply_client_id"]
+from . import _wire as w
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+
+__all__ = [
+    "CLIENT_ID_PREFIX",
+    "ClientIdSource",
+    "ReplyId",
+    "SendResult",
+    "content_digest",
+    "new_client_id",
+    "outbox_client_id",
+    "reply_client_id",
+]
 
 CLIENT_ID_PREFIX: Final = "weixin-trio"
 
@@ -19,14 +34,63 @@ def new_client_id() -> str:
     return f"{CLIENT_ID_PREFIX}:{int(time.time() * 1000)}-{secrets.token_hex(4)}"
 
 
-def reply_client_id(account: str, message_id: int, index: int) -> str:
+def reply_client_id(account: str, message_id: int, index: int, content: str) -> str:
     """The deterministic ``client_id`` of the ``index``-th reply to an inbound message.
 
-    A redelivered message's handler sends its replies with the same ids, so WeChat
-    shows each of them once (PROTOCOL §7.3).
+    ``content`` is a digest of what the reply carries (:func:`content_digest`). A
+    redelivered or retried handler that sends the same reply again uses the same id,
+    so WeChat shows it once (PROTOCOL §7.3); a reply whose content changed gets a new
+    id and is shown, never silently hidden as a duplicate of the first.
     """
-    digest = hashlib.sha256(f"{account}\x00{message_id}\x00{index}".encode()).hexdigest()
+    key = f"{account}\x00{message_id}\x00{index}\x00{content}"
+    digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
     return f"{CLIENT_ID_PREFIX}:r-{digest[:24]}"
+
+
+#: Item fields that differ between two sends of the same content (upload keys, times).
+_VOLATILE = frozenset({"aes_key", "aeskey", "encrypt_query_param", "full_url", "create_time_ms"})
+
+
+def _stable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _stable(v) for k, v in value.items() if k not in _VOLATILE}
+    if isinstance(value, list):
+        return [_stable(v) for v in value]
+    return value
+
+
+def content_digest(items: Iterable[w.MessageItem]) -> str:
+    """A digest of what a message shows: its items without upload keys or timestamps."""
+    canonical = json.dumps(
+        [_stable(w.unstructure(item)) for item in items], sort_keys=True, ensure_ascii=True
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()[:32]
+
+
+@attrs.frozen
+class ReplyId:
+    """The ``client_id`` of a reply whose content is not known yet.
+
+    The reply source hands it out before the message is built; the message's content
+    completes it (:meth:`for_items`), so a changed reply never reuses an old id.
+    """
+
+    account: str
+    message_id: int
+    index: int
+
+    def for_items(self, items: Iterable[w.MessageItem]) -> str:
+        """The id for a message carrying ``items``."""
+        return self.for_content(content_digest(items))
+
+    def for_content(self, content: str) -> str:
+        """The id for a message whose content digest is ``content``."""
+        return reply_client_id(self.account, self.message_id, self.index, content)
+
+
+#: Where a send takes its ``client_id`` from: a fixed id, a reply id to be completed
+#: with the content, or ``None`` for a fresh random one.
+ClientIdSource: TypeAlias = "Callable[[], str | ReplyId | None]"
 
 
 def outbox_client_id(entry_id: str) -> str:
