@@ -31,7 +31,7 @@ from ._errors import (
 )
 from ._headers import common_headers, join_url, post_headers, quote_component
 from ._redact import Secret, redact_body
-from ._sent import SendResult, new_client_id
+from ._sent import ReplyId, SendResult, new_client_id
 from ._util import NoPublicConstructor
 
 if TYPE_CHECKING:
