@@ -27,6 +27,7 @@ import attrs
 import trio
 
 from ._errors import MonitorCrashed, StaleTokenError, WeixinError
+from ._handler_runner import HandlerRunner
 from ._lanes import Dispatcher
 from ._monitor_handling import HandlingMixin, Work
 from ._monitor_types import (
@@ -102,25 +103,30 @@ class Monitor(HandlingMixin, metaclass=NoPublicConstructor):
         notify: bool,
     ) -> None:
         self._client = client
-        self._handler = handler
         self._store = store
         self._account = client.account_id
         self._max_concurrency = max_concurrency
         self._max_pending = max_pending
-        self._max_attempts = max_attempts
         self._drain_timeout = drain_timeout
-        self._handler_timeout = handler_timeout
         self._stale_token_pause = stale_token_pause
         self._should_process = should_process
         self._lane_key = lane_key
         self._control = control
-        self._on_error = on_error
         self._on_token_stale = on_token_stale
         self._backoff = backoff
         self._retry_backoff = retry_backoff
         self._notify = notify
         self._nursery: trio.Nursery | None = None
         self._counters = MonitorCounters()
+        self._runner = HandlerRunner(
+            handler,
+            max_attempts=max_attempts,
+            handler_timeout=handler_timeout,
+            retry_backoff=retry_backoff,
+            counters=self._counters,
+            on_error=on_error,
+            name=self._account,
+        )
         self._cursor = ""
         self._hint_ms = self._client.long_poll_hint_ms
         self._seen: set[int] = set()
@@ -285,21 +291,34 @@ class Monitor(HandlingMixin, metaclass=NoPublicConstructor):
             scope.deadline = min(scope.deadline, self._drain_deadline)
 
     async def _shutdown(self) -> None:
+        """The final journal write and ``notifystop``, bounded by the step limit.
+
+        Every store call of the final write, and ``notifystop``, runs in one shielded
+        scope that carries its own deadline (:data:`SHUTDOWN_STEP_TIMEOUT`), with no
+        shield inside that could outlive it: a hung store or a hung request cannot
+        hold the stop. The first store call that does not finish in time ends the
+        write (whatever is not written is redelivered at the next start).
+        """
         if self._client.pending_outbox is self._outbox:
             self._client.pending_outbox = None
-        with trio.CancelScope(shield=True):
-            with trio.move_on_after(SHUTDOWN_STEP_TIMEOUT):
+
+        def step() -> float:
+            return trio.current_time() + SHUTDOWN_STEP_TIMEOUT
+
+        try:
+            if await self._write_marks(step):
+                if not await self._bounded(step(), self._store.flush(self._account)):
+                    log.warning("%s: the final journal sync did not finish", self._account)
+            else:
+                log.warning("%s: the final journal write did not finish", self._account)
+        except Exception:
+            log.exception("%s: final journal flush failed", self._account)
+        if self._notify:
+            with trio.CancelScope(shield=True, deadline=step()):
                 try:
-                    await self._write_marks()
-                    await self._store.flush(self._account)
-                except Exception:
-                    log.exception("%s: final journal flush failed", self._account)
-            if self._notify:
-                with trio.move_on_after(SHUTDOWN_STEP_TIMEOUT):
-                    try:
-                        await self._client.notify_stop()
-                    except WeixinError as exc:
-                        log.warning("%s: notifystop failed: %s", self._account, exc)
+                    await self._client.notify_stop()
+                except WeixinError as exc:
+                    log.warning("%s: notifystop failed: %s", self._account, exc)
 
     async def _notify_start(self) -> None:
         with trio.move_on_after(10.0):

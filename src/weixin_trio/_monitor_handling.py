@@ -1,7 +1,9 @@
-"""How a monitor runs its handlers: dispatch, retries, timeouts, interrupts, group commit.
+"""How a monitor runs its handlers: dispatch, the handler runner, interrupts, group commit.
 
 A mixin of :class:`~weixin_trio.Monitor` (it shares the monitor's state, declared
-below); split out to keep each module readable.
+below); split out to keep each module readable. Attempts, timeouts, retry backoff and
+dead letters are the :class:`~weixin_trio._handler_runner.HandlerRunner`'s, shared
+with the Redis fan-out worker; the monitor is its :class:`RunHost`.
 """
 
 from __future__ import annotations
@@ -16,18 +18,20 @@ import trio
 
 from . import _wire as w
 from ._errors import MonitorCrashed, WeixinError
+from ._handler_runner import HandlerRunner, Job
 from ._messages import Message, ReplyContext
 from ._quarantine import identity_problem, quarantined_reason
 from ._sent import outbox_client_id
 from .store import DeadLetter, JournalEntry, LeaseLostError, StoreUnavailableError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Awaitable, Callable, Iterator
+    from contextlib import AbstractContextManager
 
     from ._api import ILinkClient
     from ._backoff import Backoff
     from ._lanes import Dispatcher, Lane
-    from ._monitor_types import ErrorHook, Handler, MonitorCounters
+    from ._monitor_types import MonitorCounters
     from ._pending_outbox import PendingOutbox
     from .store import Store
 
@@ -36,31 +40,25 @@ __all__ = ["HandlingMixin", "Work"]
 log = logging.getLogger("weixin_trio.monitor")
 
 
-@attrs.define(eq=False)
-class Work:
+@attrs.define(eq=False, kw_only=True)
+class Work(Job):
     """One accepted message on its way through a lane."""
 
     entry: JournalEntry
-    message: Message
-    interrupted: bool = False
-    scope: trio.CancelScope | None = None
 
 
 class HandlingMixin:
     """Dispatching and handling of accepted messages (part of ``Monitor``)."""
 
     _client: ILinkClient
-    _handler: Handler
+    _runner: HandlerRunner
     _store: Store
     _account: str
     _counters: MonitorCounters
     _max_pending: int
-    _max_attempts: int
-    _handler_timeout: float | None
     _retry_backoff: Backoff
     _lane_key: Callable[[Message], str]
     _control: Callable[[Message], bool] | None
-    _on_error: ErrorHook | None
     _nursery: trio.Nursery | None
     _dispatcher: Dispatcher[Work]
     _outbox: PendingOutbox
@@ -98,7 +96,7 @@ class HandlingMixin:
         if message is None:
             self._set_aside(entry, reason or "unknown")
             return
-        work = Work(entry, message)
+        work = Work(message=message, raw=entry.raw, attempts=entry.attempts, entry=entry)
         if self._control is not None and self._control(message):
             self._nursery_spawn(work)
         else:
@@ -145,79 +143,31 @@ class HandlingMixin:
         if self._outbox.queued(work.message.from_user_id):
             with self._protected_scope():
                 await self._flush_outbox(work.message.from_user_id)
-        attempts = work.entry.attempts
-        while True:
-            outcome = await self._attempt(work)
-            if outcome is None:
-                self._counters.handled += 1
-                self._finish(work, done=True)
-                return
-            if outcome == "interrupted":
-                self._counters.interrupted += 1
-                self._finish(work, done=True)
-                return
-            if outcome == "cut":
-                self._finish(work, done=False)  # stays pending: redelivered at next start
-                return
-            attempts += 1
-            if attempts >= self._max_attempts:
-                self._counters.dead_lettered += 1
-                self._dead.append(
-                    DeadLetter(
-                        work.entry.message_id,
-                        work.entry.raw,
-                        attempts,
-                        repr(outcome),
-                        time.time(),
-                    )
-                )
-                log.error(
-                    "%s: message %d dead-lettered after %d attempts",
-                    self._account,
-                    work.entry.message_id,
-                    attempts,
-                )
-                self._finish(work, done=False)
-                return
-            self._failures[work.entry.message_id] = attempts
-            self._dirty.set()
-            if not await self._protected_sleep(self._retry_backoff.next_delay()):
-                self._finish(work, done=False)
-                return
+        outcome = await self._runner.run(work, self)
+        if outcome.dead_letter is not None:
+            self._dead.append(outcome.dead_letter)
+        # "cut" stays pending (redelivered at the next start), as does a dead letter
+        # until the letter is written with it.
+        self._finish(work, done=outcome.finished)
 
-    async def _attempt(self, work: Work) -> Exception | str | None:
-        """Run the handler once; ``None`` on success, ``"cut"``/``"interrupted"``, or the error."""
-        outcome: Exception | str | None = None
-        work.message.restart_replies()  # a retry reuses the failed attempt's client_ids
-        with self._protected_scope() as scope:
-            work.scope = scope
-            if self._handler_timeout is not None:
-                scope.deadline = min(scope.deadline, trio.current_time() + self._handler_timeout)
-            try:
-                await self._handler(work.message)
-            except Exception as exc:
-                outcome = exc
-                self._counters.failed += 1
-                log.warning(
-                    "%s: handler failed for message %d: %s: %s",
-                    self._account,
-                    work.entry.message_id,
-                    type(exc).__name__,
-                    exc,
-                )
-                await self._report(work.message, exc)
-        work.scope = None
-        if not scope.cancelled_caught:
-            return outcome
-        if work.interrupted:
-            return "interrupted"
-        if self._stopping and trio.current_time() >= self._drain_deadline:
-            return "cut"
-        self._counters.failed += 1
-        self._counters.timed_out += 1
-        timeout = TimeoutError(f"handler exceeded handler_timeout={self._handler_timeout}s")
-        await self._report(work.message, timeout)
-        return timeout
+    # --- RunHost ------------------------------------------------------------------------
+
+    def attempt_scope(self) -> AbstractContextManager[trio.CancelScope]:
+        """An attempt runs shielded; a stop bounds it with the drain deadline."""
+        return self._protected_scope()
+
+    def cut(self) -> bool:
+        """Whether a cancelled attempt was cut by the drain deadline."""
+        return self._stopping and trio.current_time() >= self._drain_deadline
+
+    def stopping(self) -> bool:
+        """No new attempt starts once a stop began."""
+        return self._stopping
+
+    def failed(self, job: Job, attempts: int) -> None:
+        """Record the failure count, so a restart continues it."""
+        self._failures[job.message.message_id] = attempts
+        self._dirty.set()
 
     @contextmanager
     def _protected_scope(self) -> Iterator[trio.CancelScope]:
@@ -229,19 +179,8 @@ class HandlingMixin:
             finally:
                 self._protected.discard(scope)
 
-    async def _protected_sleep(self, seconds: float) -> bool:
-        """Sleep between attempts; ``False`` if a stop cut it short."""
-        with self._protected_scope():
-            await trio.sleep(seconds)
-        return not self._stopping
-
     async def _report(self, message: Message | None, exc: Exception) -> None:
-        if self._on_error is None:
-            return
-        try:
-            await self._on_error(message, exc)
-        except Exception:
-            log.exception("%s: on_error hook failed", self._account)
+        await self._runner.report(message, exc)
 
     def _finish(self, work: Work | None, *, done: bool) -> None:
         if work is not None and done:
@@ -261,7 +200,11 @@ class HandlingMixin:
             await self._dirty.wait()
             self._dirty = trio.Event()
             try:
-                await self._write_marks()
+                # Each store call is shielded, so a stop does not cut a write in half;
+                # the drain deadline bounds it (a hung store cannot hold the stop), and
+                # what is not written stays buffered for the shutdown's final write.
+                if not await self._write_marks(lambda: self._drain_deadline):
+                    return
             except StoreUnavailableError as exc:
                 # The marks stay buffered; a lost mark only means a redelivery later.
                 self._counters.store_failures += 1
@@ -278,22 +221,48 @@ class HandlingMixin:
             return MonitorCrashed(lost)
         return MonitorCrashed(f"{self._account}: {what}: {exc}")
 
-    async def _write_marks(self) -> None:
+    async def _write_marks(self, deadline: Callable[[], float]) -> bool:
         """Write buffered done marks, failure counts and dead letters.
 
-        Shielded, so a stop cannot cut a write in half and lose what it took from the
-        buffers; items leave the buffers only after they were written.
+        Each store call runs in its own shielded scope whose deadline is ``deadline()``
+        (taken when the call starts): one scope, one deadline, no shield inside that
+        could outlive it. Items leave the buffers only after they were written, so a
+        call cut short loses nothing.
+
+        Returns:
+            ``False`` if a call did not finish by its deadline (the store hangs; the
+            rest stays buffered), else ``True``.
         """
-        with trio.CancelScope(shield=True):
-            done = list(self._done_ids)
-            if done:
-                await self._store.mark_done(self._account, done)
-                del self._done_ids[: len(done)]
-            failures = dict(self._failures)
-            for mid, attempts in failures.items():
-                await self._store.record_failure(self._account, mid, attempts)
-                if self._failures.get(mid) == attempts:
-                    del self._failures[mid]
-            while self._dead:
-                await self._store.dead_letter(self._account, self._dead[0])
-                self._dead.pop(0)
+        done = list(self._done_ids)
+        if done:
+            if not await self._bounded(deadline(), self._store.mark_done(self._account, done)):
+                return False
+            del self._done_ids[: len(done)]
+        for mid, attempts in dict(self._failures).items():
+            call = self._store.record_failure(self._account, mid, attempts)
+            if not await self._bounded(deadline(), call):
+                return False
+            if self._failures.get(mid) == attempts:
+                del self._failures[mid]
+        while self._dead:
+            if not await self._bounded(
+                deadline(), self._store.dead_letter(self._account, self._dead[0])
+            ):
+                return False
+            self._dead.pop(0)
+        return True
+
+    async def _bounded(self, deadline: float, call: Awaitable[object]) -> bool:
+        """Await one store call, shielded, until ``deadline``; whether it finished.
+
+        Before a stop, a later stop moves the deadline to the drain deadline.
+        """
+        with trio.CancelScope(shield=True, deadline=deadline) as scope:
+            if not self._stopping:
+                self._protected.add(scope)
+            try:
+                await call
+            finally:
+                self._protected.discard(scope)
+            return True
+        return False  # cut at its deadline (or it passed before the call started)

@@ -76,6 +76,7 @@ class MonitorCounters:
     dead_lettered: int = 0
     interrupted: int = 0
     timed_out: int = 0
+    refused: int = 0
     poll_failures: int = 0
     stale_tokens: int = 0
     store_failures: int = 0
@@ -101,6 +102,8 @@ class MonitorStatistics(MonitorCounters):
         dead_lettered: Messages given up after ``max_attempts``.
         interrupted: Handler runs cancelled through :meth:`Monitor.interrupt`.
         timed_out: Handler runs cut by ``handler_timeout`` (also counted in ``failed``).
+        refused: Messages whose handler ended with a reply refused by the send window
+            (:class:`~weixin_trio.SendWindowClosedError`): finished, not retried.
         in_flight: Handlers running now.
         pending: Accepted messages not finished yet (queued + running).
         lanes: Lanes with work.

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from ._backoff import Backoff
+from ._handler_runner import default_retry_backoff
 from ._monitor import Monitor
 from ._monitor_types import should_process
 from .store import MemoryStore
@@ -65,7 +66,11 @@ async def open_monitor(
         max_concurrency: Handlers running at once (one ``trio.CapacityLimiter``).
         max_pending: The poll loop stops fetching while more accepted messages than
             this are unfinished (backpressure; at most one batch more is held).
-        max_attempts: Handler runs per message before it is dead-lettered.
+        max_attempts: Handler runs per message before it is dead-lettered. Only real
+            failures count: the handler raised (including a send that failed for good;
+            transient send failures are retried by the send itself, see
+            ``send_retry`` of :func:`open_client`) or ran past ``handler_timeout``. A
+            reply refused by the send window finishes the message (``refused``).
         drain_timeout: Seconds running handlers get at stop before they are cancelled.
         handler_timeout: Optional deadline of one handler run (counts as a failure).
         stale_token_pause: Seconds polling pauses after a ``-14`` (after one retry).
@@ -80,8 +85,8 @@ async def open_monitor(
             ``MalformedMessageError`` carrying the raw JSON).
         on_token_stale: ``async (StaleTokenInfo)``, called on every ``-14``.
         backoff: Delay policy for failed polls (default :class:`Backoff`: 2 s, 2 s, 30 s).
-        retry_backoff: Delay policy between attempts of a failing handler (default
-            1 s, 1 s, ...).
+        retry_backoff: Delay policy between attempts of a failing handler; each message
+            starts a fresh streak (default: 1 s doubling up to 30 s, 20 % jitter).
         notify: Send ``notifystart``/``notifystop``.
 
     Yields:
@@ -113,9 +118,7 @@ async def open_monitor(
         on_error=on_error,
         on_token_stale=on_token_stale,
         backoff=backoff if backoff is not None else Backoff(),
-        retry_backoff=retry_backoff
-        if retry_backoff is not None
-        else Backoff(retry_delay=1.0, backoff_delay=1.0),
+        retry_backoff=retry_backoff if retry_backoff is not None else default_retry_backoff(),
         notify=notify,
     )
     await monitor._load()

@@ -240,3 +240,30 @@ async def test_a_retried_handler_reuses_the_reply_ids_of_the_failed_attempt(
     # "part 1" went out twice with one client_id: WeChat shows it once.
     assert fake_ilink.sent_texts(USER) == ["part 1", "part 2"]
     assert len([s for s in fake_ilink.sends if s.text == "part 1"]) == 2
+
+
+async def test_a_retried_handler_that_changes_its_reply_shows_both_texts(
+    fake_ilink: FakeILinkServer, ilink_client: wx.ILinkClient, autojump_clock: trio.abc.Clock
+) -> None:
+    # Issue 13 item 5: the reply id covers the content, so a changed reply at the same
+    # position is shown (it used to be hidden as a duplicate of the first text), while
+    # an identical one stays hidden.
+    attempts: dict[str, int] = {}
+
+    async def handler(msg: wx.Message) -> None:
+        attempts[msg.text] = attempts.get(msg.text, 0) + 1
+        if msg.text == "changing":
+            await msg.reply(f"answer v{attempts[msg.text]}")
+        else:
+            await msg.reply("the same answer")
+        if attempts[msg.text] == 1:
+            raise RuntimeError("the model timed out")
+
+    async with wx.open_monitor(ilink_client, handler) as monitor:
+        fake_ilink.inject_text(USER, "changing")
+        fake_ilink.inject_text("bob@im.wechat", "steady")
+        await until(lambda: attempts == {"changing": 2, "steady": 2})
+        await monitor.wait_idle()
+    assert fake_ilink.sent_texts(USER) == ["answer v1", "answer v2"]
+    assert fake_ilink.sent_texts("bob@im.wechat") == ["the same answer"]
+    assert len([s for s in fake_ilink.sends if s.text == "the same answer"]) == 2

@@ -227,9 +227,11 @@ async def test_unknown_item_types_are_handled_once(
     )
 
 
-async def test_rate_limited_reply_is_retried_and_shown_once(
+async def test_rate_limited_reply_is_retried_by_the_send_and_shown_once(
     fake_ilink: FakeILinkServer, ilink_client: wx.ILinkClient, autojump_clock: trio.abc.Clock
 ) -> None:
+    # A -2 is retried by the send itself (same client_id), not by running the handler
+    # again: the handler runs once and no error reaches it (issue 13, item 4).
     handled: list[int] = []
     errors: list[Exception] = []
 
@@ -243,13 +245,13 @@ async def test_rate_limited_reply_is_retried_and_shown_once(
     fake_ilink.inject_fault("sendmessage", Fault.rate_limited())
     async with wx.open_monitor(ilink_client, echo, max_attempts=2, on_error=on_error) as monitor:
         mid = fake_ilink.inject_text(USERS[0], "hi")
-        await until(lambda: len(handled) >= 2)
+        await until(lambda: len(fake_ilink.sent()) >= 1)
         await monitor.wait_idle()
         stats = monitor.statistics()
-    assert handled == [mid, mid]
-    assert len(errors) == 1
-    assert isinstance(errors[0], wx.RateLimitedError)
-    assert stats.failed == 1
-    assert stats.handled == 1
-    assert stats.dead_lettered == 0
+    assert handled == [mid]
+    assert errors == []
+    assert (stats.failed, stats.handled, stats.dead_lettered) == (0, 1, 0)
     assert fake_ilink.sent_texts(USERS[0]) == [f"echo {mid}"]
+    ids = [r.body["msg"]["client_id"] for r in fake_ilink.requests_to("sendmessage")]
+    assert len(ids) == 2
+    assert len(set(ids)) == 1

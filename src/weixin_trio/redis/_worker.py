@@ -7,9 +7,12 @@ Entries go into per-lane FIFO queues (the lane is the account plus the publisher
 lane key, the sender by default) over one ``CapacityLimiter``, exactly like a
 monitor's: one user's messages run one at a time and in order, while a slow user
 never holds up the others in the same partition. After its handler, an entry is
-acknowledged and deleted (``XACK`` + ``XDEL``); a handler that fails ``max_attempts``
-times leaves a dead letter in the store. At most ``max_pending`` entries of a
-partition are in hand at once (backpressure: the reader waits).
+acknowledged and deleted (``XACK`` + ``XDEL``). Handlers run through the same
+:class:`~weixin_trio._handler_runner.HandlerRunner` as a monitor's: the same attempts,
+``handler_timeout``, retry backoff and dead letters (a handler that fails
+``max_attempts`` times leaves a dead letter in the store whose ``error`` names its
+cause). At most ``max_pending`` entries of a partition are in hand at once
+(backpressure: the reader waits).
 """
 
 from __future__ import annotations
@@ -17,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import math
 import time
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, final
@@ -28,9 +30,10 @@ import coredis.exceptions
 import trio
 
 from .._client import open_client
+from .._handler_runner import HandlerRunner, Job, RunnerCounters, default_retry_backoff
 from .._lanes import Dispatcher
 from .._messages import Message, ReplyContext
-from ..store._base import DeadLetter, StoreError
+from ..store._base import StoreError
 from . import _scripts
 from ._coordinator import LeaseCoordinator, open_coordinator
 from ._leases import Leases, default_node_id, stored_accounts
@@ -41,8 +44,9 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Mapping
 
     from .._api import ILinkClient
+    from .._backoff import Backoff
     from .._lanes import Lane
-    from .._monitor_types import Handler
+    from .._monitor_types import ErrorHook, Handler
     from ..login import Account
     from ._store import RedisStore
 
@@ -62,6 +66,8 @@ class FanoutStatistics:
         claimed: Entries taken over from a consumer that never acknowledged them.
         partitions: Partitions held now.
         in_flight: Entries read and not yet acknowledged.
+        timed_out: Handler runs cut by ``handler_timeout`` (also in ``failed``).
+        refused: Messages whose reply the send window refused (finished, not retried).
     """
 
     handled: int
@@ -70,6 +76,8 @@ class FanoutStatistics:
     claimed: int
     partitions: int
     in_flight: int
+    timed_out: int = 0
+    refused: int = 0
 
 
 @attrs.define(eq=False)
@@ -98,6 +106,30 @@ class _Entry:
     entry: Any
 
 
+@attrs.define(eq=False)
+class _PartitionHost:
+    """The worker's side of the handler runner, for one partition's entries.
+
+    Attempts run in plain scopes: a lost lease or the end of a drain cancels the
+    partition's scopes, and that cancellation propagates (the entry stays pending for
+    the next owner). A partition being handed over starts no further attempt.
+    """
+
+    part: _Partition
+
+    def attempt_scope(self) -> trio.CancelScope:
+        return trio.CancelScope()
+
+    def cut(self) -> bool:
+        return False
+
+    def stopping(self) -> bool:
+        return self.part.stopping
+
+    def failed(self, job: Job, attempts: int) -> None:
+        del job, attempts  # the stream entry keeps no attempt count
+
+
 @final
 class FanoutWorker:
     """A worker process's partitions; obtain it from :func:`open_fanout_worker`."""
@@ -112,22 +144,29 @@ class FanoutWorker:
         max_concurrency: int,
         max_pending: int,
         max_attempts: int,
-        retry_delay: float,
+        retry_backoff: Backoff,
         handler_timeout: float | None,
         drain_timeout: float,
         client_options: Mapping[str, Any],
+        on_error: ErrorHook | None = None,
     ) -> None:
         self.store = store
-        self._handler = handler
         self._nursery = nursery
         self.partitions = partitions
         self._dispatcher: Dispatcher[_Entry] = Dispatcher(
             self._run_entry, trio.CapacityLimiter(max_concurrency)
         )
         self._max_pending = max_pending
-        self._max_attempts = max_attempts
-        self._retry_delay = retry_delay
-        self._handler_timeout = math.inf if handler_timeout is None else handler_timeout
+        self._counters = RunnerCounters()
+        self._runner = HandlerRunner(
+            handler,
+            max_attempts=max_attempts,
+            handler_timeout=handler_timeout,
+            retry_backoff=retry_backoff,
+            counters=self._counters,
+            on_error=on_error,
+            name="fanout",
+        )
         self._drain_timeout = drain_timeout
         self._client_options = client_options
         self._ack = store.client.register_script(_scripts.ACK)
@@ -137,13 +176,21 @@ class FanoutWorker:
         self._held: dict[str, _Partition] = {}
         self.node_id = ""
         self.coordinator: LeaseCoordinator[int] | None = None
-        self._handled = self._failed = self._dead = self._claimed = 0
+        self._claimed = 0
 
     def statistics(self) -> FanoutStatistics:
         """A snapshot of the counters."""
+        c = self._counters
         in_flight = sum(p.in_flight for p in self._held.values())
         return FanoutStatistics(
-            self._handled, self._failed, self._dead, self._claimed, len(self._held), in_flight
+            c.handled,
+            c.failed,
+            c.dead_lettered,
+            self._claimed,
+            len(self._held),
+            in_flight,
+            timed_out=c.timed_out,
+            refused=c.refused,
         )
 
     @property
@@ -284,7 +331,7 @@ class FanoutWorker:
                     scope.cancel()
                 part.active.add(scope)
                 try:
-                    await self._process(part.stream, work.entry)
+                    await self._process(part, work.entry)
                 finally:
                     part.active.discard(scope)
         except Exception:  # the dispatcher's contract: never raise; the entry stays pending
@@ -293,7 +340,8 @@ class FanoutWorker:
             part.in_flight -= 1
             part.settle()
 
-    async def _process(self, stream: str, entry: Any) -> None:
+    async def _process(self, part: _Partition, entry: Any) -> None:
+        stream = part.stream
         fields: Mapping[str, str] = entry.field_values
         try:
             account = fields["a"]
@@ -320,43 +368,13 @@ class FanoutWorker:
             now = time.time()
             created = message.create_time.timestamp() if message.create_time else now
             windows.record_inbound(message.from_user_id, min(created, now))
-        error = await self._run_handler(message)
-        if error is not None:
-            self._dead += 1
-            letter = DeadLetter(mid, raw, self._max_attempts, repr(error), time.time())
-            log.error("%s: message %d dead-lettered", account, mid)
+        outcome = await self._runner.run(Job(message=message, raw=raw), _PartitionHost(part))
+        if outcome.kind == "cut":
+            return  # the partition is handed over: the next owner claims the entry
+        if outcome.dead_letter is not None:
             with trio.CancelScope(shield=True):
-                await self.store.dead_letter(account, letter)
+                await self.store.dead_letter(account, outcome.dead_letter)
         await self._acknowledge(stream, entry.identifier)
-
-    async def _run_handler(self, message: Message) -> Exception | None:
-        """Run the handler with retries; the last error, or ``None`` on success."""
-        error: Exception | None = None
-        for attempt in range(self._max_attempts):
-            if attempt:
-                await trio.sleep(self._retry_delay)
-            message.restart_replies()  # as in the monitor: a retry reuses client_ids
-            try:
-                with trio.fail_after(self._handler_timeout):
-                    await self._handler(message)
-            except trio.TooSlowError:
-                self._failed += 1
-                error = TimeoutError(f"handler exceeded handler_timeout={self._handler_timeout}s")
-                log.warning("handler timed out for message %d", message.message_id)
-                continue
-            except Exception as exc:
-                self._failed += 1
-                error = exc
-                log.warning(
-                    "handler failed for message %d: %s: %s",
-                    message.message_id,
-                    type(exc).__name__,
-                    exc,
-                )
-                continue
-            self._handled += 1
-            return None
-        return error
 
     async def _acknowledge(self, stream: str, entry_id: str) -> None:
         with trio.CancelScope(shield=True), redis_errors("acknowledging an entry"):
@@ -410,9 +428,11 @@ async def open_fanout_worker(
     max_pending: int = 64,
     max_attempts: int = 3,
     retry_delay: float = 1.0,
+    retry_backoff: Backoff | None = None,
     handler_timeout: float | None = None,
     drain_timeout: float = 10.0,
     client_options: Mapping[str, Any] | None = None,
+    on_error: ErrorHook | None = None,
 ) -> AsyncIterator[FanoutWorker]:
     """Handle the messages that pollers publish, sharing the partitions with other workers.
 
@@ -425,13 +445,19 @@ async def open_fanout_worker(
             taken over after it.
         max_concurrency: Handlers running at once (one ``trio.CapacityLimiter``).
         max_pending: Entries of one partition in hand at once (read, not yet done).
-        max_attempts: Handler runs per message before it is dead-lettered.
-        retry_delay: Seconds between attempts.
+        max_attempts: Handler runs per message before it is dead-lettered (counted as
+            a monitor counts them: a reply refused by the send window finishes the
+            message instead).
+        retry_delay: First delay between attempts (doubling up to 30 s, jittered),
+            unless ``retry_backoff`` is given.
+        retry_backoff: Delay policy between attempts (a fresh streak per message).
         handler_timeout: Optional deadline of one handler run (counts as a failure).
         drain_timeout: Seconds a partition being handed over (or the whole worker,
             when leaving the block) waits for its handlers; then they are cancelled
             and their messages stay pending for the next owner.
-        client_options: Extra arguments for :func:`~weixin_trio.open_client`.
+        client_options: Extra arguments for :func:`~weixin_trio.open_client` (e.g.
+            ``send_retry``).
+        on_error: ``async (message, exc)``, called for each handler failure.
 
     Yields:
         The running :class:`FanoutWorker`.
@@ -461,10 +487,11 @@ async def open_fanout_worker(
             max_concurrency=max_concurrency,
             max_pending=max_pending,
             max_attempts=max_attempts,
-            retry_delay=retry_delay,
+            retry_backoff=retry_backoff or default_retry_backoff(retry_delay),
             handler_timeout=handler_timeout,
             drain_timeout=drain_timeout,
             client_options=dict(client_options or {}),
+            on_error=on_error,
         )
         worker.node_id = node
         await nursery.start(worker._dispatcher.run, nursery)
