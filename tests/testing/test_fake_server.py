@@ -45,8 +45,9 @@ def headers(
     uin: str | None = base64.b64encode(b"12345").decode(),
     content_type: str = "application/json",
     authorization_type: str | None = "ilink_bot_token",
+    scheme: str = "Bearer",
 ) -> dict[str, str]:
-    h = {"Content-Type": content_type, "Authorization": f"Bearer {token}"}
+    h = {"Content-Type": content_type, "Authorization": f"{scheme} {token}".strip()}
     if authorization_type is not None:
         h["AuthorizationType"] = authorization_type
     if uin is not None:
@@ -74,44 +75,51 @@ def good_msg(**overrides: Any) -> dict[str, Any]:
     return {key: value for key, value in msg.items() if value is not None}
 
 
-# --- strict validation -------------------------------------------------------------
+# --- validation: lenient like the live server, loud in its report -------------------
 
 
-async def test_valid_hand_built_send_is_accepted() -> None:
-    fake = FakeILinkServer()
+def issues_of(fake: FakeILinkServer) -> list[tuple[str, str | None]]:
+    return [(i.category, i.field) for i in fake.protocol_issues]
+
+
+async def post(
+    fake: FakeILinkServer, path: str, body: Any, **header_options: Any
+) -> httpx.Response:
     async with raw_http(fake) as http:
-        resp = await http.post(
-            "ilink/bot/sendmessage",
-            json={"msg": good_msg(), "base_info": BASE_INFO},
-            headers=headers(fake.token),
-        )
+        return await http.post(path, json=body, headers=headers(fake.token, **header_options))
+
+
+async def test_valid_hand_built_send_is_accepted_without_issues() -> None:
+    fake = FakeILinkServer()
+    fake.default.issued_tokens.add("ctx")
+    resp = await post(fake, "ilink/bot/sendmessage", {"msg": good_msg(), "base_info": BASE_INFO})
     assert resp.status_code == 200
     assert isinstance(resp.json()["message_id"], int)
     assert fake.rejections == []
-    assert fake.deviations == []
+    assert fake.protocol_issues == []
     assert fake.sent_texts(ALICE) == ["hi"]
 
 
+@pytest.mark.parametrize("strict", [False, True])
 @pytest.mark.parametrize(
     ("body", "reason"),
     [
-        ({"msg": {**good_msg(), "bogus": 1}, "base_info": BASE_INFO}, "bogus"),
-        ({"msg": good_msg(), "base_info": BASE_INFO, "extra_top": 1}, "extra_top"),
         ({"msg": good_msg(message_type="2"), "base_info": BASE_INFO}, "message_type"),
         ({"msg": good_msg(client_id=123), "base_info": BASE_INFO}, "client_id"),
-        ({"msg": good_msg()}, "base_info"),
         ({"msg": good_msg(from_user_id="bot@im.bot"), "base_info": BASE_INFO}, "from_user_id"),
         ({"msg": good_msg(message_type=1), "base_info": BASE_INFO}, "message_type"),
-        ({"msg": good_msg(item_list=[]), "base_info": BASE_INFO}, "item_list"),
         ({"msg": good_msg(client_id=""), "base_info": BASE_INFO}, "client_id"),
         ({"msg": good_msg(to_user_id=""), "base_info": BASE_INFO}, "to_user_id"),
         ({"msg": good_msg(), "base_info": {"channel_version": 1}}, "channel_version"),
+        ({"base_info": BASE_INFO}, "msg"),
+        ({"msg": "text", "base_info": BASE_INFO}, "msg"),
     ],
 )
-async def test_bad_sendmessage_body_is_rejected(body: dict[str, Any], reason: str) -> None:
-    fake = FakeILinkServer()
-    async with raw_http(fake) as http:
-        resp = await http.post("ilink/bot/sendmessage", json=body, headers=headers(fake.token))
+async def test_wrong_types_and_missing_required_fields_are_rejected(
+    body: dict[str, Any], reason: str, strict: bool
+) -> None:
+    fake = FakeILinkServer(strict=strict)
+    resp = await post(fake, "ilink/bot/sendmessage", body)
     assert resp.status_code == 400
     assert resp.json()["ret"] == -1
     [rejection] = fake.rejections
@@ -131,31 +139,154 @@ async def test_body_that_is_not_json_is_rejected() -> None:
 
 
 @pytest.mark.parametrize(
-    ("kwargs", "reason"),
+    ("body", "header_options", "issue"),
     [
-        ({"content_type": "text/plain"}, "Content-Type"),
-        ({"authorization_type": None}, "AuthorizationType"),
-        ({"authorization_type": "other"}, "AuthorizationType"),
-        ({"uin": base64.b64encode(b"abc").decode()}, "X-WECHAT-UIN"),
-        ({"uin": base64.b64encode(str(2**32).encode()).decode()}, "X-WECHAT-UIN"),
-        ({"uin": "not base64!"}, "X-WECHAT-UIN"),
+        (
+            {"msg": {**good_msg(), "bogus": 1}, "base_info": BASE_INFO},
+            {},
+            ("unknown-field", "$.msg.bogus"),
+        ),
+        (
+            {"msg": good_msg(), "base_info": BASE_INFO, "extra_top": 1},
+            {},
+            ("unknown-field", "$.extra_top"),
+        ),
+        (
+            {"msg": good_msg(), "base_info": {**BASE_INFO, "new_field": "x"}},
+            {},
+            ("unknown-field", "$.base_info.new_field"),
+        ),
+        (
+            {"msg": {**good_msg(), "run_id": None}, "base_info": BASE_INFO},
+            {},
+            ("null-field", "$.msg.run_id"),
+        ),
+        ({"msg": good_msg()}, {}, ("missing-field", "$.base_info")),
+        (
+            {"msg": good_msg(), "base_info": BASE_INFO},
+            {"content_type": "text/plain"},
+            ("content-type", "Content-Type"),
+        ),
+        (
+            {"msg": good_msg(), "base_info": BASE_INFO},
+            {"authorization_type": None},
+            ("missing-authorization-type", "AuthorizationType"),
+        ),
+        (
+            {"msg": good_msg(), "base_info": BASE_INFO},
+            {"authorization_type": "other"},
+            ("missing-authorization-type", "AuthorizationType"),
+        ),
+        (
+            {"msg": good_msg(), "base_info": BASE_INFO},
+            {"uin": base64.b64encode(b"abc").decode()},
+            ("bad-header", "X-WECHAT-UIN"),
+        ),
+        (
+            {"msg": good_msg(), "base_info": BASE_INFO},
+            {"uin": base64.b64encode(str(2**32).encode()).decode()},
+            ("bad-header", "X-WECHAT-UIN"),
+        ),
+        (
+            {"msg": good_msg(), "base_info": BASE_INFO},
+            {"uin": "not base64!"},
+            ("bad-header", "X-WECHAT-UIN"),
+        ),
+        (
+            {"msg": good_msg(), "base_info": BASE_INFO},
+            {"scheme": "bearer"},
+            ("auth-scheme", "Authorization"),
+        ),
+        (
+            {"msg": good_msg(), "base_info": BASE_INFO},
+            {"scheme": ""},
+            ("auth-scheme", "Authorization"),
+        ),
     ],
 )
-async def test_bad_headers_are_rejected(kwargs: dict[str, Any], reason: str) -> None:
+async def test_lenient_requests_are_served_and_reported_and_strict_rejects_them(
+    body: dict[str, Any], header_options: dict[str, Any], issue: tuple[str, str]
+) -> None:
+    lenient = FakeILinkServer()
+    lenient.default.issued_tokens.add("ctx")
+    resp = await post(lenient, "ilink/bot/sendmessage", body, **header_options)
+    assert resp.status_code == 200, resp.text
+    assert isinstance(resp.json()["message_id"], int)
+    assert lenient.sent_texts(ALICE) == ["hi"]
+    assert lenient.rejections == []
+    assert issues_of(lenient) == [issue]
+    [found] = lenient.protocol_issues
+    assert found.endpoint == "sendmessage"
+    assert found.strict_rejects
+
+    strict = FakeILinkServer(strict=True)
+    strict.default.issued_tokens.add("ctx")
+    resp = await post(strict, "ilink/bot/sendmessage", body, **header_options)
+    if issue[0] == "auth-scheme":  # as before: an unusable token is a stale session
+        assert resp.json()["ret"] == -14
+    else:
+        assert resp.status_code == 400
+        [rejection] = strict.rejections
+        assert found.detail in rejection
+    assert strict.sends == []
+    assert issues_of(strict) == [issue]  # recorded in strict mode too
+
+
+async def test_a_send_without_item_list_is_what_the_official_client_sends_for_no_text() -> None:
     fake = FakeILinkServer()
-    async with raw_http(fake) as http:
-        resp = await http.post(
+    fake.default.issued_tokens.add("ctx")
+    body = {"msg": good_msg(item_list=None), "base_info": BASE_INFO}
+    resp = await post(fake, "ilink/bot/sendmessage", body)
+    assert resp.status_code == 200
+    assert resp.content == b""  # accepted; nothing to show, so no message_id
+    assert fake.protocol_issues == []
+    [send] = fake.sends
+    assert send.items == []
+
+
+async def test_missing_app_headers_and_bot_agent_are_issues_that_even_strict_tolerates() -> None:
+    for fake in (FakeILinkServer(), FakeILinkServer(strict=True)):
+        resp = await post(
+            fake,
             "ilink/bot/msg/notifystart",
-            json={"base_info": BASE_INFO},
-            headers=headers(fake.token, **kwargs),
+            {"base_info": {"channel_version": "1.0.0"}},
+            app_headers=False,
+            uin=None,
         )
-    assert resp.status_code == 400
-    [rejection] = fake.rejections
-    assert reason in rejection
-    assert fake.notify_events() == []
+        assert resp.status_code == 200
+        assert resp.json() == {"ret": 0}
+        assert fake.notify_events() == ["start"]
+        assert fake.rejections == []
+        assert sorted(issues_of(fake)) == [
+            ("missing-bot-agent", "$.base_info.bot_agent"),
+            ("missing-header", "X-WECHAT-UIN"),
+            ("missing-header", "iLink-App-ClientVersion"),
+            ("missing-header", "iLink-App-Id"),
+        ]
+        assert not any(i.strict_rejects for i in fake.protocol_issues)
 
 
-async def test_client_requests_pass_validation() -> None:
+@pytest.mark.parametrize(
+    ("token", "issue"),
+    [
+        (None, ("missing-context-token", "$.msg.context_token")),
+        ("never-issued", ("unknown-context-token", "$.msg.context_token")),
+    ],
+)
+async def test_sends_with_a_missing_or_unknown_context_token_are_shown_and_reported(
+    token: str | None, issue: tuple[str, str]
+) -> None:
+    for fake in (FakeILinkServer(), FakeILinkServer(strict=True)):
+        body = {"msg": good_msg(context_token=token), "base_info": BASE_INFO}
+        resp = await post(fake, "ilink/bot/sendmessage", body)
+        assert resp.status_code == 200
+        assert fake.sent_texts(ALICE) == ["hi"]
+        assert issues_of(fake) == [issue]
+
+
+async def test_a_token_delivered_with_a_message_counts_as_issued(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     fake = FakeILinkServer()
     async with connect(fake) as client:
         fake.inject_text(ALICE, "x")
@@ -163,44 +294,58 @@ async def test_client_requests_pass_validation() -> None:
         await client.send_text(ALICE, "y", context_token=msg.context_token)
         await client.notify_start()
     assert fake.rejections == []
-    assert fake.deviations == []
+    assert fake.protocol_issues == []
 
 
-# --- deviations (tolerated, recorded) ----------------------------------------------
-
-
-async def test_missing_app_headers_and_bot_agent_are_recorded_deviations() -> None:
+@pytest.mark.parametrize("cursor_field", [{"get_updates_buf": None}, {}])
+async def test_a_cold_start_with_a_null_or_absent_cursor_is_served(
+    cursor_field: dict[str, Any], autojump_clock: trio.testing.MockClock
+) -> None:
     fake = FakeILinkServer()
-    async with raw_http(fake) as http:
-        resp = await http.post(
-            "ilink/bot/msg/notifystart",
-            json={"base_info": {"channel_version": "1.0.0"}},
-            headers=headers(fake.token, app_headers=False, uin=None),
-        )
+    mid = fake.inject_text(ALICE, "hello")
+    resp = await post(fake, "ilink/bot/getupdates", {**cursor_field, "base_info": BASE_INFO})
     assert resp.status_code == 200
-    assert resp.json() == {"ret": 0}
-    assert fake.notify_events() == ["start"]
-    assert fake.rejections == []
-    assert sorted(fake.deviations) == sorted(
-        [
-            "notifystart: no X-WECHAT-UIN header",
-            "notifystart: no ilink-app-id header",
-            "notifystart: no ilink-app-clientversion header",
-            "notifystart: base_info without bot_agent",
-        ]
-    )
+    assert [m["message_id"] for m in resp.json()["msgs"]] == [mid]
+    category = "null-field" if cursor_field else "missing-field"
+    assert issues_of(fake) == [(category, "$.get_updates_buf")]
+
+    strict = FakeILinkServer(strict=True)
+    resp = await post(strict, "ilink/bot/getupdates", {**cursor_field, "base_info": BASE_INFO})
+    assert resp.status_code == 400
 
 
-async def test_send_without_context_token_is_a_deviation() -> None:
+async def test_a_foreign_cursor_continues_from_what_was_delivered(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     fake = FakeILinkServer()
+    first = fake.inject_text(ALICE, "one")
+    resp = await post(fake, "ilink/bot/getupdates", {"get_updates_buf": "", "base_info": BASE_INFO})
+    assert [m["message_id"] for m in resp.json()["msgs"]] == [first]
+    second = fake.inject_text(ALICE, "two")
+    stale = {"get_updates_buf": "a-cursor-from-an-earlier-run", "base_info": BASE_INFO}
+    resp = await post(fake, "ilink/bot/getupdates", stale)
+    assert resp.json()["ret"] == 0
+    assert [m["message_id"] for m in resp.json()["msgs"]] == [second]  # not "one" again
+    assert issues_of(fake) == [("foreign-cursor", "$.get_updates_buf")]
+
+    strict = FakeILinkServer(strict=True)
+    resp = await post(strict, "ilink/bot/getupdates", stale)
+    assert resp.json() == {"ret": -1, "errmsg": "invalid get_updates_buf"}
+
+
+async def test_issues_are_served_at_the_control_path() -> None:
+    fake = FakeILinkServer()
+    await post(fake, "ilink/bot/msg/notifystart", {"base_info": BASE_INFO}, scheme="bearer")
     async with raw_http(fake) as http:
-        resp = await http.post(
-            "ilink/bot/sendmessage",
-            json={"msg": good_msg(context_token=None), "base_info": BASE_INFO},
-            headers=headers(fake.token),
-        )
-    assert resp.status_code == 200
-    assert fake.deviations == [f"sendmessage to {ALICE}: no context_token"]
+        resp = await http.get("_fake/issues")
+    assert resp.json() == [
+        {
+            "category": "auth-scheme",
+            "endpoint": "notifystart",
+            "field": "Authorization",
+            "detail": "auth scheme spelled 'bearer'",
+        }
+    ]
 
 
 # --- delivery: redelivery, acknowledgement -------------------------------------------

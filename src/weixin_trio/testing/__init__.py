@@ -17,6 +17,7 @@ The fixtures ``fake_ilink`` and ``ilink_client`` come from the opt-in plugin: ad
 ``pytest_plugins = ["weixin_trio.testing.pytest_plugin"]`` to your ``conftest.py``.
 """
 
+from ._fake_lenient import ProtocolIssue as ProtocolIssue
 from ._fake_model import (
     FakeAccount as FakeAccount,
     FakeRequest as FakeRequest,
@@ -33,6 +34,7 @@ __all__ = [
     "FakeRequest",
     "FakeResponse",
     "Fault",
+    "ProtocolIssue",
     "RecordedRequest",
     "RecordedSend",
 ]

@@ -16,6 +16,7 @@ import attrs
 import trio
 
 from .. import _wire as w
+from ._fake_lenient import ProtocolIssue, parse_authorization, read_body, uin_problem
 from ._fake_model import (
     FakeAccount,
     FakeRequest,
@@ -26,6 +27,7 @@ from ._fake_model import (
 )
 
 if TYPE_CHECKING:
+    from ._fake_lenient import Report
     from ._fake_qr import QrSession
     from ._fake_server import FakeILinkServer
 
@@ -157,51 +159,70 @@ class FakeApi:
         self.server.rejections.append(f"{name}: {reason}")
         return _json({"ret": -1, "errmsg": f"invalid request: {reason}"}, status=400)
 
-    def _check_headers(self, name: str, request: FakeRequest) -> str | None:
-        h = request.headers
-        if request.method == "POST":
-            if h.get("content-type", "").split(";")[0].strip() != "application/json":
-                return "Content-Type must be application/json"
-            if name in _AUTH_ENDPOINTS and h.get("authorizationtype") != "ilink_bot_token":
-                return "AuthorizationType must be ilink_bot_token"
-            uin = h.get("x-wechat-uin")
-            if uin is not None:
-                try:
-                    decoded = base64.b64decode(uin, validate=True).decode("ascii")
-                    if not decoded.isdigit() or int(decoded) >= 2**32:
-                        raise ValueError(decoded)
-                except ValueError:
-                    return "X-WECHAT-UIN must be base64 of a decimal uint32"
-            else:
-                self.server.deviations.append(f"{name}: no X-WECHAT-UIN header")
-        for header in ("ilink-app-id", "ilink-app-clientversion"):
-            if header not in h:
-                self.server.deviations.append(f"{name}: no {header} header")
+    def _note(self, issues: list[ProtocolIssue], name: str) -> Report:
+        """A ``report`` callback that adds the issues of one request to ``issues``."""
+
+        def report(category: str, field: str | None, detail: str) -> None:
+            issues.append(ProtocolIssue(category, name, field, detail))
+
+        return report
+
+    def _file(self, issues: list[ProtocolIssue]) -> ProtocolIssue | None:
+        """Record a request's issues; the first one a strict server rejects for, if strict."""
+        self.server.protocol_issues.extend(issues)
+        if self.server.strict:
+            return next((i for i in issues if i.strict_rejects), None)
         return None
 
+    def _check_headers(self, request: FakeRequest, report: Report) -> None:
+        h = request.headers
+        if request.method == "POST":
+            if h.get("content-type", "").split(";")[0].strip().lower() != "application/json":
+                report("content-type", "Content-Type", "Content-Type is not application/json")
+            uin = h.get("x-wechat-uin")
+            if uin is None:
+                report("missing-header", "X-WECHAT-UIN", "no X-WECHAT-UIN header")
+            elif (problem := uin_problem(uin)) is not None:
+                report("bad-header", "X-WECHAT-UIN", problem)
+        for header in ("iLink-App-Id", "iLink-App-ClientVersion"):
+            if header.lower() not in h:
+                report("missing-header", header, f"no {header} header")
+
     async def _authenticated(self, name: str, request: FakeRequest) -> FakeResponse:
-        problem = self._check_headers(name, request)
-        if problem is not None:
-            return self._reject(name, problem)
-        auth = request.headers.get("authorization", "")
-        token = auth.removeprefix("Bearer ").strip() if auth.startswith("Bearer ") else ""
-        account = self.server.accounts.get(token)
+        issues: list[ProtocolIssue] = []
+        report = self._note(issues, name)
+        self._check_headers(request, report)
+        if request.headers.get("authorizationtype") != "ilink_bot_token":
+            detail = "AuthorizationType is not ilink_bot_token"
+            report("missing-authorization-type", "AuthorizationType", detail)
+        token, unusual = parse_authorization(request.headers.get("authorization"))
+        if unusual is not None:
+            report("auth-scheme", "Authorization", unusual)
         try:
             body = json.loads(request.body)
         except ValueError:
             return self._reject(name, "body is not JSON")
         try:
-            parsed: Any = _STRICT.structure(body, _AUTH_ENDPOINTS[name])
-        except Exception as exc:
-            text, _ = w.describe_error(exc)
-            return self._reject(name, text)
+            parsed: Any = read_body(body, _AUTH_ENDPOINTS[name], report)
+        except ValueError as exc:
+            return self._reject(name, str(exc))
         base_info: w.BaseInfo = parsed.base_info
-        if not base_info.bot_agent:
-            self.server.deviations.append(f"{name}: base_info without bot_agent")
-        if account is None:
+        if "base_info" in body and not base_info.bot_agent:  # (a missing one is reported)
+            report("missing-bot-agent", "$.base_info.bot_agent", "base_info without bot_agent")
+        refused = self._file(issues)
+        account = self.server.accounts.get(token)
+        if account is None or (refused is not None and refused.category == "auth-scheme"):
             return _json({"ret": -14, "errcode": -14, "errmsg": "session timeout"})
+        if refused is not None:
+            return self._reject(name, refused.detail)
         handler: Handler = getattr(self, f"_ep_{name}")
         return await handler(request, account, parsed)
+
+    def _endpoint_issue(self, name: str, category: str, field: str, detail: str) -> bool:
+        """Record an issue found by an endpoint; whether a strict server refuses it."""
+        issues: list[ProtocolIssue] = []
+        self._note(issues, name)(category, field, detail)
+        return self._file(issues) is not None
 
     # --- endpoints --------------------------------------------------------------------
 
@@ -214,7 +235,12 @@ class FakeApi:
         if cursor:
             seq = acct.issued_cursors.get(cursor)
             if seq is None:
-                return _json({"ret": -1, "errmsg": "invalid get_updates_buf"})
+                # A stale or foreign cursor (e.g. kept across restarts of the fake): go on
+                # from what was delivered; the cursor is forward-only anyway.
+                field, detail = "$.get_updates_buf", "get_updates_buf was not issued by this server"
+                if self._endpoint_issue("getupdates", "foreign-cursor", field, detail):
+                    return _json({"ret": -1, "errmsg": "invalid get_updates_buf"})
+                seq = acct.cursor_seq
             presented = seq
             acct.acked_seq = max(acct.acked_seq, seq)
             # Presenting a cursor acknowledges its batch and the batches it descends
@@ -240,8 +266,12 @@ class FakeApi:
         acct.issued_cursors[new_cursor] = acct.cursor_seq
         acct.cursor_parents[acct.cursor_seq] = presented
         acct.delivered.extend(batch)
+        for m in batch:
+            token = m.get("context_token") if isinstance(m, dict) else None
+            if isinstance(token, str):
+                acct.issued_tokens.add(token)
         ids = tuple(
-            m["message_id"] for m in batch if isinstance(m, dict) and type(m.get("message_id")) is int
+            mid for m in batch if isinstance(m, dict) and type(mid := m.get("message_id")) is int
         )
         acct.batches.append((acct.cursor_seq, ids))
         return _json(
@@ -262,10 +292,9 @@ class FakeApi:
             return self._reject("sendmessage", problem)
         assert msg.to_user_id is not None
         assert msg.client_id is not None
-        if msg.context_token is None:
-            self.server.deviations.append(f"sendmessage to {msg.to_user_id}: no context_token")
-        if len(msg.item_list or ()) != 1:
-            self.server.deviations.append("sendmessage: more than one item in item_list")
+        for category, field, detail in _outbound_issues(msg, acct):
+            if self._endpoint_issue("sendmessage", category, field, detail):
+                return self._reject("sendmessage", detail)
         shown = msg.client_id not in acct.client_ids
         acct.client_ids.add(msg.client_id)
         items = json.loads(request.body)["msg"].get("item_list", [])
@@ -341,13 +370,15 @@ class FakeApi:
         return _json({"ret": 0})
 
     def _get_bot_qrcode(self, request: FakeRequest) -> FakeResponse:
-        problem = self._check_headers("get_bot_qrcode", request)
-        if problem is not None:
-            return self._reject("get_bot_qrcode", problem)
+        issues: list[ProtocolIssue] = []
+        report = self._note(issues, "get_bot_qrcode")
+        self._check_headers(request, report)
         if "authorization" in request.headers:
-            self.server.deviations.append(
-                "get_bot_qrcode: Authorization sent to an unauthenticated endpoint"
-            )
+            detail = "Authorization sent to an unauthenticated endpoint"
+            report("unknown-field", "Authorization", detail)
+        refused = self._file(issues)
+        if refused is not None:
+            return self._reject("get_bot_qrcode", refused.detail)
         try:
             req = _STRICT.structure(json.loads(request.body), w.GetBotQrcodeReq)
         except Exception as exc:
@@ -407,6 +438,8 @@ class FakeApi:
                     "notify": self.server.default.notify_events,
                 }
             )
+        if path.endswith("/_fake/issues") and request.method == "GET":
+            return _json([i.to_json() for i in self.server.protocol_issues])
         if path.endswith("/_fake/sent") and request.method == "GET":
             return _json([s.to_json() for s in self.server.sent()])
         if path.endswith("/_fake/qr/confirm") and request.method == "POST":
@@ -430,15 +463,35 @@ def _status_body(session: QrSession) -> dict[str, Any]:
 
 
 def _check_outbound(msg: w.WeixinMessage) -> str | None:
-    """Why an outbound message is unacceptable, or ``None``."""
-    if msg.from_user_id != "":
+    """Why an outbound message is unacceptable even to a lenient server, or ``None``."""
+    if msg.from_user_id:
         return "msg.from_user_id must be the empty string"
     if not msg.to_user_id:
         return "msg.to_user_id is required"
     if not msg.client_id:
         return "msg.client_id is required"
-    if msg.message_type != w.MessageType.BOT:
+    if msg.message_type not in (None, w.MessageType.BOT):
         return "msg.message_type must be 2 (BOT)"
-    if not msg.item_list:
-        return "msg.item_list must not be empty"
     return None
+
+
+def _outbound_issues(msg: w.WeixinMessage, acct: FakeAccount) -> list[tuple[str, str, str]]:
+    """How an outbound message differs from what the official client sends (PROTOCOL §5.1).
+
+    An empty ``item_list`` (or none) is what the official client sends for an empty
+    text, so it is no issue.
+    """
+    found = []
+    if msg.from_user_id is None:
+        found.append(("missing-field", "$.msg.from_user_id", "msg.from_user_id is missing"))
+    if msg.message_type is None:
+        found.append(("missing-field", "$.msg.message_type", "msg.message_type is missing"))
+    if len(msg.item_list or ()) > 1:
+        found.append(("multi-item", "$.msg.item_list", "more than one item in item_list"))
+    if msg.context_token is None:
+        detail = f"send to {msg.to_user_id} without context_token"
+        found.append(("missing-context-token", "$.msg.context_token", detail))
+    elif msg.context_token not in acct.issued_tokens:
+        detail = f"send to {msg.to_user_id} with a context_token this server never issued"
+        found.append(("unknown-context-token", "$.msg.context_token", detail))
+    return found

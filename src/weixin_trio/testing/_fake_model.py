@@ -186,7 +186,8 @@ class FakeAccount:
     token: str
     bot_id: str
     owner_id: str
-    queue: list[dict[str, Any]] = attrs.field(factory=list)
+    #: Raw messages waiting for a long poll (any JSON value: tests may queue hostile ones).
+    queue: list[Any] = attrs.field(factory=list)
     wakeup: trio.Event = attrs.field(factory=trio.Event)
     cursor_seq: int = 0
     issued_cursors: dict[str, int] = attrs.field(factory=dict)
@@ -194,12 +195,13 @@ class FakeAccount:
     acked_seq: int = 0
     cursor_parents: dict[int, int] = attrs.field(factory=dict)
     acked: set[int] = attrs.field(factory=set)
-    delivered: list[dict[str, Any]] = attrs.field(factory=list)
+    delivered: list[Any] = attrs.field(factory=list)
     context_tokens: dict[str, str] = attrs.field(factory=dict)
     typing_tickets: dict[str, str] = attrs.field(factory=dict)
     typing_events: list[tuple[str, int]] = attrs.field(factory=list)
     notify_events: list[str] = attrs.field(factory=list)
     client_ids: set[str] = attrs.field(factory=set)
+    issued_tokens: set[str] = attrs.field(factory=set)
     online: bool = False
 
     def wake(self) -> None:

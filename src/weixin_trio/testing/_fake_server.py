@@ -7,10 +7,14 @@ It behaves like the live server, not like a convenient one:
 - the cursor is forward-only: messages handed out once are never replayed, even when a
   client presents an old cursor;
 - a ``sendmessage`` that reuses a ``client_id`` is accepted but not shown;
-- request bodies are validated with a strict converter (exact types, no unknown keys),
-  so a client's mistake fails a test instead of passing silently; missing iLink headers
-  or ``bot_agent`` are tolerated, as the live server does, but recorded in
-  ``deviations``.
+- it is lenient where the live server is: ``null`` or absent optional fields, unknown
+  keys, a lower-case ``bearer``, missing optional headers, a cursor it did not issue
+  and context tokens it never handed out are accepted, and each such difference from
+  what the official client sends is recorded as a :class:`ProtocolIssue` in
+  :attr:`FakeILinkServer.protocol_issues` (also ``GET /_fake/issues``). Wrong JSON types
+  and missing required fields are still rejected. ``strict=True`` rejects the issues
+  marked ``strict_rejects`` too. The pytest plugin fails a test whose own requests
+  caused protocol issues, so a client's mistake fails a test instead of passing.
 
 Use it in-process as an httpx transport (:meth:`FakeILinkServer.transport`) or on a
 loopback port (:meth:`FakeILinkServer.serve`).
@@ -45,6 +49,8 @@ if TYPE_CHECKING:
 
     import httpx
 
+    from ._fake_lenient import ProtocolIssue
+
 __all__ = ["FakeILinkServer"]
 
 DEFAULT_FAKE_BASE_URL: Final = "https://fake-ilink.invalid"
@@ -59,6 +65,9 @@ class FakeILinkServer:
         max_batch: Most messages returned by one ``getupdates``.
         base_url: The URL clients use in transport mode (no network is involved).
         seed: Seed for message ids, tokens and random faults (reproducible runs).
+        strict: Reject requests for the protocol issues marked ``strict_rejects``
+            (nulls, unknown keys, a lower-case auth scheme, a foreign cursor, ...)
+            instead of only recording them.
         record_requests: Keep every request in :attr:`requests` (turn off for
             long benchmarks).
     """
@@ -74,6 +83,7 @@ class FakeILinkServer:
         base_url: str = DEFAULT_FAKE_BASE_URL,
         seed: int | None = None,
         record_requests: bool = True,
+        strict: bool = False,
     ) -> None:
         self._rng = random.Random(seed)
         self.hold = hold
@@ -83,7 +93,8 @@ class FakeILinkServer:
         self.accounts: dict[str, FakeAccount] = {}
         self.requests: list[RecordedRequest] = []
         self.sends: list[RecordedSend] = []
-        self.deviations: list[str] = []
+        self.strict = strict
+        self.protocol_issues: list[ProtocolIssue] = []
         self.rejections: list[str] = []
         self.faults = FaultPlan(rng=self._rng)
         self.qr = QrRegistry(base_url=base_url)
@@ -95,6 +106,11 @@ class FakeILinkServer:
         self._sent_changed = trio.Event()
         self.default = self.add_account(token=token, bot_id=bot_id, owner_id=owner_id)
         self._api = FakeApi(self)
+
+    @property
+    def deviations(self) -> list[str]:
+        """:attr:`protocol_issues` as short text: ``"<endpoint>: <detail>"``."""
+        return [f"{i.endpoint}: {i.detail}" for i in self.protocol_issues]
 
     async def handle(self, request: FakeRequest) -> FakeResponse:
         """Answer one HTTP request (used by both the transport and the loopback server)."""
