@@ -33,7 +33,7 @@ from weixin_trio.redis import (
 )
 from weixin_trio.redis._scripts import partition_keys
 from weixin_trio.redis._streams import GROUP
-from weixin_trio.testing import FakeAccount, FakeILinkServer
+from weixin_trio.testing import FakeAccount, FakeILinkServer, Fault
 
 from .._helpers import until
 
@@ -593,3 +593,49 @@ async def test_a_worker_retry_reuses_the_reply_ids_and_a_timeout_counts_as_a_fai
         "stuck: part 1",
         "stuck: part 2",
     ]
+
+
+async def test_a_worker_runs_handlers_under_the_monitors_policy(
+    redis_store: RedisStore,
+    fake: FakeILinkServer,
+    clients: dict[str, wx.ILinkClient],
+) -> None:
+    # Issue 13 item 4: one HandlerRunner for monitor and worker. Transient send errors
+    # are retried by the send (the handler runs once), a reply refused by the send
+    # window finishes the message, a handler bug is dead-lettered with its cause.
+    await save_accounts(redis_store, fake, accounts_of(fake))
+    acct, user = fake.default, USERS[1]
+    await agree_partitions(redis_store, 1)
+    publisher = Publisher(StreamPublisher(redis_store, partitions=1), clients)
+    runs = Counter[str]()
+
+    async def handler(msg: wx.Message) -> None:
+        runs[msg.text] += 1
+        if msg.text == "bug":
+            raise KeyError("bug")
+        replies = 11 if msg.text == "chatty" else 1  # one more than a token's budget
+        for i in range(replies):
+            await msg.reply(f"{msg.text} {i}")
+
+    fake.inject_fault("sendmessage", Fault.http_status(500), times=3)
+    retry = wx.SendRetryPolicy(initial_delay=0.05, max_delay=0.1)
+    with trio.fail_after(20):
+        async with open_fanout_worker(
+            handler,
+            store=redis_store,
+            node_id="w",
+            lease_ttl=TTL,
+            max_attempts=2,
+            retry_delay=0.05,
+            client_options={**options(fake), "send_retry": retry},
+        ) as worker:
+            for text in ("storm", "chatty", "bug"):
+                await publisher.publish(acct, user, text)
+            await wait_streams_empty(redis_store, 1)
+            stats = worker.statistics()
+    assert runs == {"storm": 1, "chatty": 1, "bug": 2}
+    assert (stats.handled, stats.refused, stats.failed, stats.dead_lettered) == (1, 1, 2, 1)
+    assert fake.sent_texts(user) == ["storm 0"] + [f"chatty {i}" for i in range(10)]
+    (letter,) = (await redis_store.load(acct.bot_id)).dead_letters
+    assert letter.error.startswith("handler: KeyError(")
+    assert letter.attempts == 2
