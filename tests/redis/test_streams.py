@@ -639,3 +639,44 @@ async def test_a_worker_runs_handlers_under_the_monitors_policy(
     (letter,) = (await redis_store.load(acct.bot_id)).dead_letters
     assert letter.error.startswith("handler: KeyError(")
     assert letter.attempts == 2
+
+
+async def test_a_hung_acknowledgement_cannot_hold_the_worker(
+    redis_store: RedisStore,
+    fake: FakeILinkServer,
+    clients: dict[str, wx.ILinkClient],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Issue 13 item 6, sibling in the worker: its shielded store writes carry their own
+    # deadline, so a hung Redis cannot hold a drain; the entry stays pending.
+    from weixin_trio.redis import _worker
+
+    monkeypatch.setattr(_worker, "STORE_STEP_TIMEOUT", 0.3)
+    await save_accounts(redis_store, fake, accounts_of(fake))
+    acct, user = fake.default, USERS[2]
+    await agree_partitions(redis_store, 1)
+    publisher = Publisher(StreamPublisher(redis_store, partitions=1), clients)
+    handled: list[int] = []
+
+    async def handler(msg: wx.Message) -> None:
+        handled.append(msg.message_id)
+
+    async def hung_ack(**kwargs: Any) -> None:
+        await trio.sleep(1000)
+
+    with trio.fail_after(20):
+        async with open_fanout_worker(
+            handler,
+            store=redis_store,
+            node_id="w",
+            lease_ttl=TTL,
+            drain_timeout=1.0,
+            client_options=options(fake),
+        ) as worker:
+            monkeypatch.setattr(worker, "_ack", hung_ack)
+            await publisher.publish(acct, user, "x")
+            await until(lambda: len(handled) == 1, timeout=10)
+            start = trio.current_time()
+        took = trio.current_time() - start
+    assert took < 1.0 + 0.3 + 1.0  # drain + one store step + scheduling slack
+    assert await pending_count(redis_store, 0) == 1

@@ -372,12 +372,16 @@ class FanoutWorker:
         if outcome.kind == "cut":
             return  # the partition is handed over: the next owner claims the entry
         if outcome.dead_letter is not None:
-            with trio.CancelScope(shield=True):
+            with _bounded_shield() as scope:
                 await self.store.dead_letter(account, outcome.dead_letter)
+            if scope.cancelled_caught:
+                return  # not written: the entry stays pending and is handled again
         await self._acknowledge(stream, entry.identifier)
 
     async def _acknowledge(self, stream: str, entry_id: str) -> None:
-        with trio.CancelScope(shield=True), redis_errors("acknowledging an entry"):
+        # A cut acknowledgement leaves the entry pending: it is handled again later
+        # (its replies hidden), never lost.
+        with _bounded_shield(), redis_errors("acknowledging an entry"):
             await self._ack(keys=[stream], args=[GROUP, entry_id])
 
     # --- clients ----------------------------------------------------------------------
@@ -408,6 +412,16 @@ class FanoutWorker:
             self._clients[account.account_id] = client
             task_status.started(client)
             await trio.sleep_forever()
+
+
+#: How long a shielded store write (an acknowledgement, a dead letter) may take: a
+#: hung Redis must not hold a drain or a lease hand-over for ever.
+STORE_STEP_TIMEOUT = 3.0
+
+
+def _bounded_shield() -> trio.CancelScope:
+    """A shielded scope with its own deadline (no shield inside can outlive it)."""
+    return trio.CancelScope(shield=True, deadline=trio.current_time() + STORE_STEP_TIMEOUT)
 
 
 def _cancel(part: _Partition) -> None:
