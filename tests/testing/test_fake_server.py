@@ -646,3 +646,29 @@ async def test_getuploadurl_checks_filesize(rawsize: int, filesize: int) -> None
             with pytest.raises(wx.ApiError) as info:
                 await client.get_upload_url(_upload_req(rawsize, wrong))
             assert info.value.errmsg == "filesize does not match rawsize"
+
+
+# --- the test kit has no traps ---------------------------------------------------------
+
+
+async def test_wait_for_sent_fails_with_what_was_sent_when_the_bot_never_answers(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    fake = FakeILinkServer()
+
+    async def broken(msg: wx.Message) -> None:
+        await msg.reply("first")
+        raise RuntimeError("the handler fails after one reply")
+
+    async with connect(fake, account_id=fake.default.bot_id) as client:
+        async with wx.open_monitor(client, broken, max_attempts=1):
+            fake.inject_text(ALICE, "hi")
+            start = trio.current_time()
+            with pytest.raises(AssertionError) as info:
+                await fake.wait_for_sent(2, user=ALICE)
+            assert trio.current_time() - start == pytest.approx(600.0)
+            with pytest.raises(AssertionError):
+                await fake.wait_for_sent(5, timeout=1.0)
+    text = str(info.value)
+    assert "expected 2 shown send(s) to alice@im.wechat within 600 s, got 1" in text
+    assert "'first'" in text

@@ -51,7 +51,11 @@ if TYPE_CHECKING:
 
     from ._fake_lenient import ProtocolIssue
 
-__all__ = ["FakeILinkServer"]
+__all__ = ["WAIT_FOR_SENT_TIMEOUT", "FakeILinkServer"]
+
+#: How long :meth:`FakeILinkServer.wait_for_sent` waits by default (seconds of
+#: ``trio.current_time()``: virtual under ``autojump_clock``).
+WAIT_FOR_SENT_TIMEOUT: Final = 600.0
 
 DEFAULT_FAKE_BASE_URL: Final = "https://fake-ilink.invalid"
 
@@ -384,20 +388,45 @@ class FakeILinkServer:
         return [s.text for s in self.sent_to(user, account=account)]
 
     async def wait_for_sent(
-        self, count: int, *, user: str | None = None, account: FakeAccount | str | None = None
+        self,
+        count: int,
+        *,
+        user: str | None = None,
+        account: FakeAccount | str | None = None,
+        timeout: float = WAIT_FOR_SENT_TIMEOUT,  # noqa: ASYNC109 - a default guard for tests
     ) -> list[RecordedSend]:
         """Wait until at least ``count`` shown sends (to ``user``, if given) exist.
 
+        Args:
+            count: How many shown sends to wait for.
+            user: Count only sends to this user.
+            account: The account (default: the default account).
+            timeout: Give up after this many seconds of ``trio.current_time()`` (virtual
+                under ``autojump_clock``, where a bot that never answers would otherwise
+                poll for ever); the test then fails with what was sent.
+
+        Raises:
+            AssertionError: ``timeout`` passed first (the message lists the sends).
+
         Cancellation:
-            Safe; scope it with ``trio.fail_after``.
+            Safe.
         """
-        while True:
-            sends = (
-                self.sent(account=account) if user is None else self.sent_to(user, account=account)
-            )
-            if len(sends) >= count:
-                return sends
-            await self._sent_changed.wait()
+        with trio.move_on_after(timeout):
+            while True:
+                sends = (
+                    self.sent(account=account)
+                    if user is None
+                    else self.sent_to(user, account=account)
+                )
+                if len(sends) >= count:
+                    return sends
+                await self._sent_changed.wait()
+        shown = [(s.to_user_id, s.text or [i.get("type") for i in s.items]) for s in sends]
+        to = "" if user is None else f" to {user}"
+        raise AssertionError(
+            f"wait_for_sent: expected {count} shown send(s){to} within {timeout:g} s, "
+            f"got {len(sends)}: {shown!r} (a failing handler? see on_error or the log)"
+        )
 
     def requests_to(self, endpoint: str) -> list[RecordedRequest]:
         """Recorded requests of one endpoint (short name, e.g. ``"getupdates"``)."""
