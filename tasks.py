@@ -89,7 +89,32 @@ def test(args: list[str]) -> None:
     _run(PY, "-m", "pytest", *args)
 
 
-JOBS = {"demo": demo, "check": check, "test": test}
+MERMAID_CLI = "@mermaid-js/mermaid-cli@12.2.0"
+
+
+def diagrams(args: list[str]) -> None:
+    """Render ``docs/diagrams/*.mmd`` to the SVGs the docs show (offline, no JS needed).
+
+    Needs Node.js (npx) and a Chromium (``apt-get install chromium``); not part of
+    ``check``, which only verifies that every diagram has its SVG.
+    """
+    import json
+    import shutil
+    import tempfile
+
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None or shutil.which("npx") is None:
+        sys.exit("diagrams needs npx and chromium on PATH")
+    flags = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking"]
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as config:
+        json.dump({"executablePath": browser, "args": flags}, config)
+    os.environ["PUPPETEER_SKIP_DOWNLOAD"] = "1"
+    for source in sorted((ROOT / "docs" / "diagrams").glob("*.mmd")):
+        target = source.with_suffix(".svg")
+        _run("npx", "--yes", MERMAID_CLI, "-p", config.name, "-i", source, "-o", target, *args)
+
+
+JOBS = {"demo": demo, "check": check, "test": test, "diagrams": diagrams}
 
 
 def main() -> None:
