@@ -20,7 +20,7 @@ VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PY = BIN / ("python.exe" if os.name == "nt" else "python")
 STAMP = VENV / ".weixin-trio-installed"
-# The docs toolchain lives in a venv of its own: mkdocs brings click and pygments, and
+# The docs toolchain lives in a venv of its own: Zensical brings click and pygments, and
 # with those installed `import httpx` also imports its CLI (and rich), which would
 # distort the library's import footprint and memory figures.
 DOCS_VENV = ROOT / ".venv-docs"
@@ -80,8 +80,7 @@ def check(args: list[str]) -> None:
     _run(PY, "-m", "ruff", "format", "--check", *LINTED)
     _run(PY, "-m", "mypy")
     ensure_docs_venv()
-    site = ROOT / "build" / "site"
-    _run(DOCS_PY, "-m", "mkdocs", "build", "--strict", "--quiet", "--site-dir", site)
+    _run(DOCS_PY, "-m", "zensical", "build", "--strict", "--clean", "-f", "mkdocs.yml")
     _run(PY, "-m", "pytest", *args)
 
 
