@@ -253,7 +253,7 @@ async def cmd_status(args: Any) -> int:
         if not rows:
             print(f"no accounts in {_where(store)}")
             return EXIT_OK
-        free = _free_space(store)
+        free = await trio.to_thread.run_sync(_free_space, store)
     header = (
         "account",
         "node",
