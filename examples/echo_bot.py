@@ -11,17 +11,23 @@ Against the fake server (no WeChat needed)::
     curl -d '{"user": "alice@im.wechat", "text": "hi"}' http://127.0.0.1:8765/_fake/inject
 
 Ctrl+C stops it cleanly: the parked long poll is aborted at once, running replies get
-up to ten seconds, the journal in ``./echo-state`` is flushed and ``notifystop`` sent.
+up to ten seconds, the journal is flushed and ``notifystop`` sent. The journal lives in
+the platform's state directory (``$WEIXIN_STATE_DIR/echo-bot`` when that is set).
 """
 
 from __future__ import annotations
 
 import os
 import signal
+from pathlib import Path
 
 import trio
+from platformdirs import user_state_path
 
 import weixin_trio as wx
+
+#: The journal lives in the platform's state directory, not in the working copy.
+STATE_DIR = Path(os.environ.get("WEIXIN_STATE_DIR") or user_state_path("weixin-trio")) / "echo-bot"
 
 
 async def handle(msg: wx.Message) -> None:
@@ -32,7 +38,7 @@ async def handle(msg: wx.Message) -> None:
 async def main() -> None:
     """Run until SIGINT/SIGTERM."""
     async with (
-        wx.FileStore("echo-state") as store,  # one writer per state dir; closed at the end
+        wx.FileStore(STATE_DIR) as store,  # one writer per state dir; closed at the end
         wx.open_client(
             token=os.environ["WEIXIN_TOKEN"],
             base_url=os.environ.get("WEIXIN_BASE_URL", wx.DEFAULT_BASE_URL),

@@ -1,7 +1,8 @@
 """A proactive notifier: pushes a message to every user who talked to the bot.
 
-Users subscribe by writing ``/subscribe``. Every ``INTERVAL`` seconds the bot sends each
-subscriber a notification. WeChat only delivers bot messages within 24 h of the user's
+Users subscribe by writing ``/subscribe``. The bot sends each subscriber a notification
+at once, then every ``NOTIFY_INTERVAL`` seconds (default 3600; try ``NOTIFY_INTERVAL=20``
+to watch it work). WeChat only delivers bot messages within 24 h of the user's
 last message (and ~10 per message); ``queue_if_closed=True`` keeps a notification in the
 durable pending outbox until the user writes again instead of losing it.
 
@@ -13,12 +14,16 @@ from __future__ import annotations
 import os
 import signal
 from functools import partial
+from pathlib import Path
 
 import trio
+from platformdirs import user_state_path
 
 import weixin_trio as wx
 
 INTERVAL = float(os.environ.get("NOTIFY_INTERVAL", "3600"))
+#: The journal lives in the platform's state directory, not in the working copy.
+STATE_DIR = Path(os.environ.get("WEIXIN_STATE_DIR") or user_state_path("weixin-trio")) / "notifier"
 
 
 class Notifier:
@@ -52,10 +57,11 @@ class Notifier:
     async def run(
         self, client: wx.ILinkClient, *, interval: float, rounds: int | None = None
     ) -> None:
-        """Notify every ``interval`` seconds (forever, or ``rounds`` times)."""
+        """Notify at once, then every ``interval`` seconds (forever, or ``rounds`` times)."""
         n = 0
         while rounds is None or n < rounds:
-            await trio.sleep(interval)
+            if n:
+                await trio.sleep(interval)
             n += 1
             await self.notify_all(client, f"notification #{n}")
 
@@ -64,7 +70,7 @@ async def main() -> None:
     """Run until SIGINT/SIGTERM."""
     notifier = Notifier()
     async with (
-        wx.FileStore("notifier-state") as store,  # one writer per state dir; closed at the end
+        wx.FileStore(STATE_DIR) as store,  # one writer per state dir; closed at the end
         wx.open_client(
             token=os.environ["WEIXIN_TOKEN"],
             base_url=os.environ.get("WEIXIN_BASE_URL", wx.DEFAULT_BASE_URL),

@@ -12,6 +12,7 @@ import trio
 import weixin_trio as wx
 
 if TYPE_CHECKING:
+    import pytest
     from types import ModuleType
 
     from weixin_trio.testing import FakeILinkServer
@@ -73,3 +74,32 @@ async def test_notifier_sends_and_queues(
         await notifier.run(ilink_client, interval=60, rounds=2)
     assert fake_ilink.sent_texts(USER) == ["subscribed", "notification #1", "notification #2"]
     assert fake_ilink.sent_texts("bob@im.wechat") == ["send /subscribe to get notifications"]
+
+
+async def test_notifier_sends_the_first_notification_at_once(
+    fake_ilink: FakeILinkServer, ilink_client: wx.ILinkClient, autojump_clock: trio.abc.Clock
+) -> None:
+    notifier = load("notifier").Notifier()
+    async with wx.open_monitor(ilink_client, notifier.handle) as monitor:
+        fake_ilink.inject_text(USER, "/subscribe")
+        await fake_ilink.wait_for_sent(1)
+        await monitor.wait_idle()
+        start = trio.current_time()
+        await notifier.run(ilink_client, interval=3600, rounds=1)
+        assert trio.current_time() == start  # not an hour of silence first
+    assert fake_ilink.sent_texts(USER) == ["subscribed", "notification #1"]
+
+
+def test_examples_keep_their_state_out_of_the_working_copy(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    for name in ("echo_bot", "notifier"):
+        monkeypatch.delenv("WEIXIN_STATE_DIR", raising=False)
+        sys.modules.pop(name, None)
+        state = load(name).STATE_DIR
+        assert state.is_absolute()
+        assert EXAMPLES.parent not in state.parents
+        monkeypatch.setenv("WEIXIN_STATE_DIR", str(tmp_path))
+        sys.modules.pop(name, None)
+        assert load(name).STATE_DIR.parent == tmp_path
+        sys.modules.pop(name, None)
