@@ -12,8 +12,9 @@ import trio
 import weixin_trio as wx
 
 if TYPE_CHECKING:
-    import pytest
     from types import ModuleType
+
+    import pytest
 
     from weixin_trio.testing import FakeILinkServer
 
