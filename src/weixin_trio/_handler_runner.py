@@ -152,6 +152,10 @@ class RunHost(Protocol):
         """The scope an attempt (or a wait between attempts) runs in."""
         ...
 
+    def wait_scope(self) -> AbstractContextManager[trio.CancelScope]:
+        """The scope of the wait before the next attempt (a stop may end it early)."""
+        ...
+
     def cut(self) -> bool:
         """After the attempt's scope caught a cancellation: whether a stop did it."""
         ...
@@ -217,7 +221,7 @@ class HandlerRunner:
             if attempts >= self.max_attempts:
                 return self._give_up(job, attempts, result)
             host.failed(job, attempts)
-            with host.attempt_scope():
+            with host.wait_scope():
                 await trio.sleep(backoff.next_delay())
             if host.stopping():
                 return Outcome("cut", attempts, result)

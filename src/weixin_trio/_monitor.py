@@ -140,6 +140,7 @@ class Monitor(HandlingMixin, metaclass=NoPublicConstructor):
         self._service_scope = trio.CancelScope()
         self._body_scope: trio.CancelScope | None = None
         self._protected: set[trio.CancelScope] = set()
+        self._waiting: set[trio.CancelScope] = set()
         self._stopping = False
         self._stop_requested = False
         self._drain_deadline = math.inf
@@ -283,6 +284,8 @@ class Monitor(HandlingMixin, metaclass=NoPublicConstructor):
         self._stopping = True
         self._poll_scope.cancel()
         self._service_scope.cancel()
+        for scope in self._waiting:  # a wait for the next attempt ends at once
+            scope.cancel()
         self._set_drain_deadline(trio.current_time() + self._drain_timeout)
 
     def _set_drain_deadline(self, deadline: float) -> None:

@@ -63,6 +63,7 @@ class HandlingMixin:
     _dispatcher: Dispatcher[Work]
     _outbox: PendingOutbox
     _protected: set[trio.CancelScope]
+    _waiting: set[trio.CancelScope]
     _stopping: bool
     _drain_deadline: float
     _unfinished: int
@@ -155,6 +156,18 @@ class HandlingMixin:
     def attempt_scope(self) -> AbstractContextManager[trio.CancelScope]:
         """An attempt runs shielded; a stop bounds it with the drain deadline."""
         return self._protected_scope()
+
+    @contextmanager
+    def wait_scope(self) -> Iterator[trio.CancelScope]:
+        """The wait before the next attempt: shielded, but a stop ends it at once."""
+        with self._protected_scope() as scope:
+            if self._stopping:
+                scope.cancel()
+            self._waiting.add(scope)
+            try:
+                yield scope
+            finally:
+                self._waiting.discard(scope)
 
     def cut(self) -> bool:
         """Whether a cancelled attempt was cut by the drain deadline."""

@@ -267,3 +267,27 @@ async def test_a_retried_handler_that_changes_its_reply_shows_both_texts(
     assert fake_ilink.sent_texts(USER) == ["answer v1", "answer v2"]
     assert fake_ilink.sent_texts("bob@im.wechat") == ["the same answer"]
     assert len([s for s in fake_ilink.sends if s.text == "the same answer"]) == 2
+
+
+async def test_a_stop_ends_a_wait_for_the_next_attempt_at_once(
+    fake_ilink: FakeILinkServer, ilink_client: wx.ILinkClient, autojump_clock: trio.abc.Clock
+) -> None:
+    attempts: list[float] = []
+    store = wx.MemoryStore()
+
+    async def handler(msg: wx.Message) -> None:
+        attempts.append(trio.current_time())
+        raise RuntimeError("fails")
+
+    backoff = wx.Backoff(retry_delay=60.0, backoff_delay=60.0)
+    async with wx.open_monitor(
+        ilink_client, handler, store=store, retry_backoff=backoff, drain_timeout=10
+    ):
+        mid = fake_ilink.inject_text(USER, "x")
+        await until(lambda: len(attempts) == 1)
+        await trio.sleep(1)  # waiting 60 s for the second attempt
+        start = trio.current_time()
+    assert trio.current_time() - start == 0
+    assert len(attempts) == 1
+    state = await store.load(ilink_client.account_id)
+    assert [(e.message_id, e.attempts) for e in state.pending] == [(mid, 1)]

@@ -21,7 +21,7 @@ import contextlib
 import json
 import logging
 import time
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from typing import TYPE_CHECKING, Any, final
 
 import attrs
@@ -41,7 +41,7 @@ from ._store import redis_errors
 from ._streams import GROUP, agree_partitions
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Mapping
+    from collections.abc import AsyncIterator, Iterator, Mapping
 
     from .._api import ILinkClient
     from .._backoff import Backoff
@@ -90,6 +90,7 @@ class _Partition:
     in_flight: int = 0
     read_scope: trio.CancelScope | None = None
     active: set[trio.CancelScope] = attrs.field(factory=set)
+    waiting: set[trio.CancelScope] = attrs.field(factory=set)
     room: trio.Event = attrs.field(factory=trio.Event)
     done: trio.Event = attrs.field(factory=trio.Event)
 
@@ -119,6 +120,17 @@ class _PartitionHost:
 
     def attempt_scope(self) -> trio.CancelScope:
         return trio.CancelScope()
+
+    @contextmanager
+    def wait_scope(self) -> Iterator[trio.CancelScope]:
+        with trio.CancelScope() as scope:
+            if self.part.stopping:
+                scope.cancel()
+            self.part.waiting.add(scope)
+            try:
+                yield scope
+            finally:
+                self.part.waiting.discard(scope)
 
     def cut(self) -> bool:
         return False
@@ -242,6 +254,8 @@ class FanoutWorker:
         part.stopping = True
         if part.read_scope is not None:
             part.read_scope.cancel()
+        for scope in part.waiting:  # a wait for a retry ends at once: stays pending
+            scope.cancel()
         with trio.move_on_after(self._drain_timeout):
             await part.done.wait()
         _cancel(part)
