@@ -317,11 +317,15 @@ class _AccountFiles:
         return good
 
     def _remove_stale(self) -> None:
-        """Remove journals of other generations and temp files (writer only)."""
+        """Remove journals of other generations and this writer's temp files.
+
+        Only temp files of the snapshot and the heartbeat: ``account.json`` may be
+        written by a login in another process at this moment.
+        """
         for stale in self.dir.iterdir():
             match = _JOURNAL_RE.match(stale.name)
             is_old_journal = match is not None and int(match.group(1)) != self.generation
-            if is_old_journal or stale.name.startswith(f".{_SNAPSHOT}."):
+            if is_old_journal or stale.name.startswith((f".{_SNAPSHOT}.", ".status.json.")):
                 with contextlib.suppress(OSError):
                     stale.unlink()
 
