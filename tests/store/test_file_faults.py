@@ -264,3 +264,41 @@ async def test_full_disk_then_room_again(tmp_path: Path) -> None:
         await store.aclose()
     state, _ = await read(tmp_path)
     assert state == await model_before_follow_up(op_accept)
+
+
+async def test_every_fault_during_a_writers_load(tmp_path: Path) -> None:
+    """A load cuts a torn tail and compacts: faults there never cost acknowledged data."""
+
+    async def prepare(path: Path) -> None:
+        async with wx.FileStore(path) as store:
+            await baseline(store)
+            journal = next(store.account_dir(ACCOUNT).glob("journal-*.log"))
+        with journal.open("ab") as f:
+            f.write(b'{"t":"a","c":"torn"')  # a crash mid-append
+
+    expected = await model_before_follow_up(None)
+    await prepare(tmp_path / "dry")
+    with FaultyOps().installed() as dry:
+        async with wx.FileStore(tmp_path / "dry") as store:
+            assert await store.load(ACCOUNT) == expected
+    assert {"write", "fdatasync", "replace"} <= set(dry.calls), dry.calls
+    for at, point in enumerate(dry.calls):
+        for kind in KINDS:
+            if not applicable(kind, point):
+                continue
+            case = f"load: {kind} at call point {at} ({point})"
+            path = tmp_path / f"{at}-{kind}"
+            await prepare(path)
+            async with wx.FileStore(path) as store:
+                with FaultyOps(kind, at).installed():
+                    try:
+                        state = await store.load(ACCOUNT)
+                    except StoreUnavailableError:
+                        state = None
+                if state is not None:
+                    assert state == expected, case
+                assert (await read(path))[0] == expected, case
+                assert await store.load(ACCOUNT) == expected, case  # the fault cleared
+                await follow_up(store)
+            async with wx.FileStore(path) as again:
+                assert await again.load(ACCOUNT) == (await model(None))[0], case
