@@ -218,6 +218,7 @@ class HandlingMixin:
                 # what is not written stays buffered for the shutdown's final write.
                 if not await self._write_marks(lambda: self._drain_deadline):
                     return
+                self._retry_backoff.reset()  # the next outage starts a new streak
             except StoreUnavailableError as exc:
                 # The marks stay buffered; a lost mark only means a redelivery later.
                 self._counters.store_failures += 1
