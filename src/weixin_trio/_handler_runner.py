@@ -149,7 +149,7 @@ class RunHost(Protocol):
     """What the runner needs from the monitor or worker that owns the message."""
 
     def attempt_scope(self) -> AbstractContextManager[trio.CancelScope]:
-        """The scope an attempt (or a wait between attempts) runs in."""
+        """The scope one attempt of the handler runs in."""
         ...
 
     def wait_scope(self) -> AbstractContextManager[trio.CancelScope]:
