@@ -127,21 +127,28 @@ def test_status_shows_the_node_and_the_journal_counts(
         entries = [JournalEntry(m, {"message_id": m}) for m in (11, 12, 13)]
         await store.accept("busy@im.bot", cursor="c1", entries=entries, context_tokens={})
         await store.dead_letter("busy@im.bot", DeadLetter(13, {"message_id": 13}, 5, "boom", 0.0))
-        beat = {"node": "node-7", "last_poll_at": time.time() - 3, "stale_tokens": 0}
+        beat = {
+            "node": "node-7",
+            "last_poll_at": time.time() - 3,
+            "stale_tokens": 0,
+            "store_failures": 4,
+        }
         await _write_status(store, "busy@im.bot", beat)
 
     with_store(url, prefix, prepare)
     assert main(["status", "--redis", url, "--redis-prefix", prefix]) == 0
     table = rows(capsys.readouterr().out)
     assert table["account"] == [
-        "account", "node", "last poll", "paused", "stale token", "pending", "dead", "queued"
+        "account", "node", "last poll", "paused", "stale token", "pending", "dead", "queued",
+        "store errors",
     ]  # fmt: skip
     busy = table["busy@im.bot"]
     assert busy[1] == "node-7"
     assert busy[2].endswith(" s ago")
     assert 3 <= int(busy[2].split()[0]) <= 60
-    assert busy[3:] == ["no", "no", "2", "1", "0"]
-    assert table["idle@im.bot"] == ["idle@im.bot", "-", "never", "no", "no", "0", "0", "0"]
+    assert busy[3:] == ["no", "no", "2", "1", "0", "4"]
+    idle = ["idle@im.bot", "-", "never", "no", "no", "0", "0", "0", "-"]
+    assert table["idle@im.bot"] == idle
 
     assert main(["status", "--redis", url, "--redis-prefix", f"{prefix}x"]) == 0
     assert capsys.readouterr().out.strip() == f"no accounts in {url} (prefix {prefix}x)"
