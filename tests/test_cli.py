@@ -6,6 +6,7 @@ loopback, real clock); ``run`` is exercised in a subprocess to send it real sign
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import signal
@@ -13,15 +14,19 @@ import subprocess
 import sys
 import time
 import urllib.request
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+import trio
 
 from weixin_trio._cli import main
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import AsyncIterator, Iterator
+
+    from weixin_trio.testing import FakeILinkServer
 
 PY = sys.executable
 HANDLER = """
@@ -143,7 +148,9 @@ def test_bad_input_gives_one_line_and_exit_1(
     assert capsys.readouterr().err.strip() == "weixin-trio: error: unknown account: ghost@im.bot"
     assert main(["run", "no_such_module:handler", "--state-dir", state]) == 1
     assert "cannot import no_such_module" in capsys.readouterr().err
-    assert main(["run", "nocolon", "--state-dir", state]) == 1
+    with pytest.raises(SystemExit) as usage:
+        main(["run", "nocolon", "--state-dir", state])
+    assert usage.value.code == 2
     assert "MODULE:HANDLER" in capsys.readouterr().err
     corrupt = tmp_path / "state" / "x-im-bot"
     corrupt.mkdir(parents=True)
@@ -155,7 +162,9 @@ def test_bad_input_gives_one_line_and_exit_1(
     assert (corrupt / "account.json").read_text() == "{not json"  # never overwritten
     blocker = tmp_path / "a-file"
     blocker.write_text("x")
-    assert main(["send", "u", "hi", "--state-dir", str(blocker / "sub")]) == 1
+    with pytest.raises(SystemExit) as usage:
+        main(["send", "u", "hi", "--state-dir", str(blocker / "sub")])
+    assert usage.value.code == 2
     with pytest.raises(Exception, match="corrupt account file"):
         main(["-v", "accounts", "--state-dir", state])
 
@@ -192,3 +201,301 @@ def test_run_and_worker_pass_their_timeouts_to_the_monitors(command: list[str]) 
     }
     defaults = _monitor_options(_parser().parse_args(command))
     assert defaults == {"max_concurrency": 16, "drain_timeout": 10.0, "handler_timeout": None}
+
+
+# --- usage errors: every mistake exits 2 with the usage line -----------------------------
+
+BAD_NUMBERS: dict[tuple[str, str], list[str]] = {
+    ("login", "--timeout"): ["0", "-1", "nan", "inf", "soon"],
+    ("run", "--max-concurrency"): ["0", "-1", "1.5", "many"],
+    ("run", "--drain-timeout"): ["-1", "nan", "inf", "-inf", "x"],
+    ("run", "--handler-timeout"): ["0", "-0.5", "nan", "inf"],
+    ("run", "--lease-ttl"): ["0", "-3", "nan", "inf"],
+    ("run", "--partitions"): ["0", "-1", "2.5"],
+    ("worker", "--max-concurrency"): ["0", "-1"],
+    ("worker", "--drain-timeout"): ["-1", "nan"],
+    ("worker", "--handler-timeout"): ["0", "inf"],
+    ("worker", "--lease-ttl"): ["0", "-1"],
+    ("worker", "--partitions"): ["0", "-4"],
+    ("demo", "--users"): ["0", "-1", "1001", "three"],
+    ("demo", "--messages"): ["0", "-2", "1001"],
+    ("fake-server", "--port"): ["99999", "65536", "-1", "http"],
+}
+COMMAND_ARGS = {"run": ["bot:handle"], "worker": ["bot:handle", "--redis", "redis://h"]}
+
+
+def numeric_options() -> set[tuple[str, str]]:
+    """Every option of every command whose value is parsed as a number."""
+    from weixin_trio._cli import _parser
+
+    found = set()
+    sub = next(a for a in _parser()._actions if isinstance(a, argparse._SubParsersAction))
+    for command, parser in sub.choices.items():
+        for action in parser._actions:
+            kind = getattr(action.type, "__qualname__", "")
+            if action.type in (int, float) or kind.startswith(("_whole", "_seconds")):
+                found.add((command, action.option_strings[-1]))
+    return found
+
+
+def test_every_numeric_option_is_covered() -> None:
+    assert numeric_options() == set(BAD_NUMBERS)
+
+
+@pytest.mark.parametrize(
+    ("command", "option", "value"),
+    [(c, o, v) for (c, o), values in BAD_NUMBERS.items() for v in values],
+)
+def test_bad_numbers_are_usage_errors(
+    command: str, option: str, value: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as info:
+        main([command, *COMMAND_ARGS.get(command, []), f"{option}={value}"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: weixin-trio")
+    assert f"argument {option}:" in err
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["fake-server", "--port", "0"],
+        ["fake-server", "--port", "65535"],
+        ["run", "m:h", "--max-concurrency", "1", "--drain-timeout", "0"],
+        ["run", "m:h", "--handler-timeout", "0.5", "--lease-ttl", "1e-3", "--partitions", "1"],
+        ["demo", "--users", "1000", "--messages", "1"],
+        ["login", "--timeout", "0.1"],
+    ],
+)
+def test_edge_numbers_are_accepted(argv: list[str]) -> None:
+    from weixin_trio._cli import _parser
+
+    _parser().parse_args(argv)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "foo",
+        "localhost:6379",
+        "redis://",
+        "redis://:6379/0",
+        "redis://user:hunter2@host:99999",
+        "redis://user:hunter2@host:0",
+        "redis://host/not-a-db",
+        "http://host",
+        "unix://",
+    ],
+)
+def test_bad_redis_urls_are_usage_errors(url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["status", "--redis", url])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "argument --redis:" in err
+    assert "AssertionError" not in err
+    assert "hunter2" not in err  # a password is never echoed
+
+
+def test_a_bad_redis_url_from_the_environment_is_a_usage_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("WEIXIN_TRIO_REDIS_URL", "redis://:pw@")
+    with pytest.raises(SystemExit) as info:
+        main(["status"])
+    assert info.value.code == 2
+    assert "WEIXIN_TRIO_REDIS_URL" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("where", ["file", "under-file"])
+@pytest.mark.parametrize("command", [["status"], ["accounts"], ["run", "m:h"], ["login"]])
+def test_a_state_dir_that_is_a_file_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], where: str, command: list[str]
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    state = blocker if where == "file" else blocker / "state"
+    with pytest.raises(SystemExit) as info:
+        main([*command, "--state-dir", str(state)])
+    assert info.value.code == 2
+    assert "not a directory" in capsys.readouterr().err
+    assert blocker.read_text() == "x"
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["accounts", "remove"], "needs an ACCOUNT_ID"),
+        (["accounts", "list", "x@im.bot"], "takes no ACCOUNT_ID"),
+        (["send", "u@im.wechat"], "either TEXT or --file"),
+        (["send", "u@im.wechat", "hi", "--file", "f.txt"], "either TEXT or --file"),
+        (["worker", "m:h"], "needs --redis"),
+        (["run", "--fanout"], "--fanout needs --redis"),
+        (["run"], "MODULE:HANDLER, or --fanout"),
+        (["run", "m:h", "--fanout", "--redis", "redis://h"], "MODULE:HANDLER, or --fanout"),
+        (["run", "m:h", "--account", "a", "--redis", "redis://h"], "--account cannot"),
+        (["run", "nocolon"], "MODULE:HANDLER"),
+        (["worker", ":h", "--redis", "redis://h"], "MODULE:HANDLER"),
+        (["--base-url", "ftp://x", "status"], "not an http"),
+        (["status", "--cdn-base-url", "nohost"], "not an http"),
+        (["status", "--redis-prefix", " "], "must not be empty"),
+    ],
+)
+def test_usage_mistakes_exit_2_with_a_message(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert "usage: weixin-trio" in err
+
+
+# --- stop means stop: a second signal cuts the drain short -------------------------------
+
+HUNG = """
+import time
+
+import trio
+
+import weixin_trio as wx
+
+
+async def forever(msg: wx.Message) -> None:
+    print("handling", msg.text, flush=True)
+    await trio.sleep_forever()
+
+
+async def stuck(msg: wx.Message) -> None:
+    print("handling", msg.text, flush=True)
+    await trio.to_thread.run_sync(time.sleep, 60)  # cannot be cancelled
+
+
+async def echo(msg: wx.Message) -> None:
+    await msg.reply("echo " + msg.text)
+    print("handled", msg.text, flush=True)
+"""
+
+
+async def _read_until(stream: trio.abc.ReceiveStream, needle: bytes, seen: bytearray) -> None:
+    while needle not in seen:
+        chunk = await stream.receive_some(4096)
+        assert chunk, f"process output ended before {needle!r}: {bytes(seen)!r}"
+        seen += chunk
+
+
+@asynccontextmanager
+async def _run(tmp_path: Path, handler: str, *extra: str) -> AsyncIterator[trio.Process]:
+    """``weixin-trio run hung_bot:HANDLER`` in a subprocess, killed if the test fails."""
+    proc = await trio.lowlevel.open_process(
+        [PY, "-m", "weixin_trio", "run", f"hung_bot:{handler}", "--state-dir", "state", *extra],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")},
+    )
+    try:
+        yield proc
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+        with trio.CancelScope(shield=True):
+            await proc.wait()
+
+
+async def _login(tmp_path: Path, base_url: str) -> None:
+    result = await trio.run_process(
+        [PY, "-m", "weixin_trio", "login", "--base-url", base_url, "--state-dir", "state"],
+        cwd=tmp_path,
+        capture_stdout=True,
+        capture_stderr=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+
+
+async def _until_handling(fake: FakeILinkServer, proc: trio.Process, text: str) -> None:
+    assert proc.stdout is not None
+    seen = bytearray()
+    await _read_until(proc.stdout, b"running 1 account", seen)
+    fake.inject_text("carol@im.wechat", text)
+    await _read_until(proc.stdout, f"handling {text}".encode(), seen)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+async def test_a_second_signal_stops_a_hung_drain_at_once(
+    tmp_path: Path, signum: signal.Signals
+) -> None:
+    from weixin_trio.testing import FakeILinkServer
+
+    (tmp_path / "hung_bot.py").write_text(HUNG)
+    fake = FakeILinkServer(hold=1.0)
+    fake.qr.auto_confirm = True
+    with trio.fail_after(40):  # real time: the drain below would take 30 s
+        async with trio.open_nursery() as nursery:
+            base_url = await nursery.start(fake.serve)
+            await _login(tmp_path, base_url)
+            async with _run(tmp_path, "forever", "--drain-timeout", "30") as proc:
+                await _until_handling(fake, proc, "ping")
+                proc.send_signal(signum)
+                await trio.sleep(0.5)  # the drain is under way (and hangs)
+                assert proc.returncode is None
+                start = trio.current_time()
+                proc.send_signal(signum)
+                with trio.fail_after(5):
+                    assert await proc.wait() == 130
+                assert trio.current_time() - start < 3
+                assert proc.stderr is not None
+                err = (await proc.stderr.receive_some(65536)).decode()
+            assert "Traceback" not in err
+            assert [line for line in err.splitlines() if line.startswith("weixin-trio:")] == [
+                "weixin-trio: interrupted: stopping now, without a drain"
+                " (unfinished messages are redelivered at the next start)"
+            ]
+            # The cut message stayed pending: the next run handles it; one signal then
+            # drains (nothing is running) and exits 0.
+            async with _run(tmp_path, "echo") as proc:
+                assert proc.stdout is not None
+                await _read_until(proc.stdout, b"handled ping", bytearray())
+                assert fake.sent_texts("carol@im.wechat") == ["echo ping"]
+                proc.send_signal(signal.SIGINT)
+                with trio.fail_after(10):
+                    assert await proc.wait() == 0
+            nursery.cancel_scope.cancel()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("third_signal", [False, True], ids=["timer", "third-signal"])
+async def test_a_cut_stop_that_cannot_finish_exits_by_force(
+    tmp_path: Path, third_signal: bool
+) -> None:
+    from weixin_trio._cli_commands import HARD_STOP_AFTER
+    from weixin_trio.testing import FakeILinkServer
+
+    (tmp_path / "hung_bot.py").write_text(HUNG)
+    fake = FakeILinkServer(hold=1.0)
+    fake.qr.auto_confirm = True
+    with trio.fail_after(40):
+        async with trio.open_nursery() as nursery:
+            base_url = await nursery.start(fake.serve)
+            await _login(tmp_path, base_url)
+            async with _run(tmp_path, "stuck", "--drain-timeout", "30") as proc:
+                await _until_handling(fake, proc, "ping")
+                proc.send_signal(signal.SIGINT)
+                await trio.sleep(0.5)
+                proc.send_signal(signal.SIGINT)
+                start = trio.current_time()
+                if third_signal:
+                    await trio.sleep(0.5)
+                    proc.send_signal(signal.SIGINT)
+                with trio.fail_after(HARD_STOP_AFTER + 5):
+                    assert await proc.wait() == 130
+                took = trio.current_time() - start
+            assert took < (2 if third_signal else HARD_STOP_AFTER + 3)
+            if not third_signal:
+                assert took > HARD_STOP_AFTER - 1  # the cut stop had its chance first
+            nursery.cancel_scope.cancel()

@@ -6,8 +6,9 @@ of files; ``run`` then leases accounts across processes), ``--base-url``,
 ``-v/--verbose``.
 
 Exit codes: 0 success, 1 failure (one line on stderr; the traceback only with ``-v``),
-2 usage error, 130 interrupted. ``rich`` and ``segno`` are imported only by the
-commands that draw.
+2 usage error (bad arguments, checked before anything runs), 130 interrupted (Ctrl+C,
+or a second SIGINT/SIGTERM that cut a ``run`` short). ``rich`` and ``segno`` are
+imported only by the commands that draw.
 """
 
 from __future__ import annotations
@@ -15,9 +16,11 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
 import signal
 import sys
+import urllib.parse
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,7 +30,7 @@ import trio
 from ._version import __version__
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
 __all__ = ["EXIT_FAILURE", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE", "main"]
 
@@ -50,20 +53,120 @@ def default_state_dir() -> Path:
     return Path(platformdirs.user_state_dir("weixin-trio", appauthor=False))
 
 
+# --- argument types: each rejects a bad value with a usage error (exit 2) ------------
+
+
+def _whole(minimum: int, maximum: int | None = None) -> Callable[[str], int]:
+    """A whole number in ``minimum..maximum``."""
+    bound = f"from {minimum} to {maximum}" if maximum is not None else f">= {minimum}"
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text.strip(), 10)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < minimum or (maximum is not None and value > maximum):
+            raise argparse.ArgumentTypeError(f"{value} is out of range (must be {bound})")
+        return value
+
+    return parse
+
+
+def _seconds(*, zero: bool) -> Callable[[str], float]:
+    """A finite number of seconds, positive (or also 0 with ``zero``)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+        if not math.isfinite(value) or value < 0 or (value == 0 and not zero):
+            need = ">= 0" if zero else "> 0"
+            raise argparse.ArgumentTypeError(f"{text!r} must be a finite number {need}")
+        return value
+
+    return parse
+
+
+_port = _whole(0, 65535)
+_REDIS_SHAPE = (
+    "expected redis://[user:password@]host[:port][/db], rediss://... or unix:///path"
+    " (from --redis or $WEIXIN_TRIO_REDIS_URL)"
+)
+
+
+def _redis_url(text: str) -> str:
+    """A Redis URL coredis can connect to (the text is never echoed: it may hold a password)."""
+    try:
+        parts = urllib.parse.urlsplit(text.strip())
+        port = parts.port
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a valid Redis URL: {_REDIS_SHAPE}") from None
+    scheme = parts.scheme.lower()
+    if scheme in ("redis", "rediss"):
+        db = parts.path.strip("/")
+        if not parts.hostname or port == 0 or (db and not db.isdigit()):
+            raise argparse.ArgumentTypeError(f"not a valid Redis URL: {_REDIS_SHAPE}")
+    elif scheme != "unix" or not parts.path:
+        raise argparse.ArgumentTypeError(f"not a Redis URL: {_REDIS_SHAPE}")
+    return text.strip()
+
+
+def _http_url(text: str) -> str:
+    """An absolute http(s) URL (a base URL)."""
+    try:
+        parts = urllib.parse.urlsplit(text.strip())
+        parts.port  # noqa: B018 - validates the port
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a valid URL") from None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an http:// or https:// URL")
+    return text.strip()
+
+
+def _state_dir(text: str) -> Path:
+    """A directory, or a path that can become one (no file in the way)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("the state directory must not be empty")
+    path = Path(text).expanduser()
+    probe = path
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if probe.exists() and not probe.is_dir():
+        what = "is a file" if probe == path else f"is under {probe}, which is a file"
+        raise argparse.ArgumentTypeError(f"{text} {what}, not a directory")
+    return path
+
+
+def _non_empty(text: str) -> str:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("must not be empty")
+    return text
+
+
+def _handler_spec(text: str) -> str:
+    """``MODULE:HANDLER`` (imported later; only the shape is checked here)."""
+    module, _, attr = text.partition(":")
+    if not module.strip() or not attr.strip():
+        raise argparse.ArgumentTypeError(f"handler must look like MODULE:HANDLER, not {text!r}")
+    return text
+
+
 def _common_options() -> argparse.ArgumentParser:
     # Options valid before and after the command. SUPPRESS keeps a subcommand's
     # defaults from overwriting what was given before it (an argparse pitfall).
     common = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
     common.add_argument("-v", "--verbose", action="count", help="more logging")
-    common.add_argument("--state-dir", type=Path, help="where accounts and journals live")
-    common.add_argument("--base-url", help="iLink API base URL")
-    common.add_argument("--cdn-base-url", help="CDN base URL for media")
+    common.add_argument("--state-dir", type=_state_dir, help="where accounts and journals live")
+    common.add_argument("--base-url", type=_http_url, help="iLink API base URL")
+    common.add_argument("--cdn-base-url", type=_http_url, help="CDN base URL for media")
     common.add_argument(
         "--redis",
         metavar="URL",
+        type=_redis_url,
         help="keep accounts and journals in Redis (default $WEIXIN_TRIO_REDIS_URL)",
     )
-    common.add_argument("--redis-prefix", help="key prefix in Redis (default wxt)")
+    common.add_argument("--redis-prefix", type=_non_empty, help="key prefix in Redis (default wxt)")
     return common
 
 
@@ -87,7 +190,9 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     login = sub.add_parser("login", parents=[common], help="log in a bot account by QR code")
-    login.add_argument("--timeout", type=float, default=480.0, help="overall deadline (s)")
+    login.add_argument(
+        "--timeout", type=_seconds(zero=False), default=480.0, help="overall deadline (s)"
+    )
 
     accounts = sub.add_parser("accounts", parents=[common], help="list or remove accounts")
     accounts.add_argument("action", nargs="?", choices=["list", "remove"], default="list")
@@ -96,7 +201,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("status", parents=[common], help="health of the stored accounts")
 
     run = sub.add_parser("run", parents=[common], help="run MODULE:HANDLER on accounts")
-    run.add_argument("handler", metavar="MODULE:HANDLER", nargs="?")
+    run.add_argument("handler", metavar="MODULE:HANDLER", nargs="?", type=_handler_spec)
     run.add_argument("--account", action="append", default=[], help="only these accounts")
     run.add_argument(
         "--fanout",
@@ -108,7 +213,7 @@ def _parser() -> argparse.ArgumentParser:
     worker = sub.add_parser(
         "worker", parents=[common], help="with --redis: handle messages published by --fanout"
     )
-    worker.add_argument("handler", metavar="MODULE:HANDLER")
+    worker.add_argument("handler", metavar="MODULE:HANDLER", type=_handler_spec)
     _scale_options(worker)
 
     send = sub.add_parser("send", parents=[common], help="send a text or a file to a user")
@@ -118,33 +223,54 @@ def _parser() -> argparse.ArgumentParser:
     send.add_argument("--account", default=None)
 
     demo = sub.add_parser("demo", parents=[common], help="echo bot against an embedded fake")
-    demo.add_argument("--users", type=int, default=3, help="simulated users (default 3)")
-    demo.add_argument("--messages", type=int, default=3, help="messages per user (default 3)")
+    demo.add_argument(
+        "--users", type=_whole(1, 1000), default=3, help="simulated users (1-1000, default 3)"
+    )
+    demo.add_argument(
+        "--messages", type=_whole(1, 1000), default=3, help="messages per user (1-1000, default 3)"
+    )
 
     fake = sub.add_parser("fake-server", parents=[common], help="serve the fake iLink server")
     fake.add_argument("--host", default="127.0.0.1")
-    fake.add_argument("--port", type=int, default=0)
+    fake.add_argument("--port", type=_port, default=0, help="0-65535 (default 0: a free port)")
     fake.add_argument("--token", default=None)
     fake.add_argument(
         "--auto-confirm", action="store_true", help="confirm QR logins without a scan"
     )
+    for command_parser in sub.choices.values():
+        command_parser.set_defaults(command_parser=command_parser)
     return parser
 
 
 def _scale_options(parser: argparse.ArgumentParser) -> None:
     """Options of ``run`` and ``worker``."""
-    parser.add_argument("--max-concurrency", type=int, default=16)
     parser.add_argument(
-        "--drain-timeout", type=float, default=10.0, help="seconds handlers get at a stop"
+        "--max-concurrency", type=_whole(1), default=16, help="handlers at once per account"
     )
     parser.add_argument(
-        "--handler-timeout", type=float, default=None, help="deadline of one handler run (s)"
+        "--drain-timeout",
+        type=_seconds(zero=True),
+        default=10.0,
+        help="seconds handlers get at a stop (0: none)",
     )
     parser.add_argument(
-        "--lease-ttl", type=float, default=15.0, help="with --redis: lease lifetime (s)"
+        "--handler-timeout",
+        type=_seconds(zero=False),
+        default=None,
+        help="deadline of one handler run (s)",
     )
-    parser.add_argument("--node-id", default=None, help="with --redis: this process's id")
-    parser.add_argument("--partitions", type=int, default=None, help="fan-out streams (default 16)")
+    parser.add_argument(
+        "--lease-ttl",
+        type=_seconds(zero=False),
+        default=15.0,
+        help="with --redis: lease lifetime (s)",
+    )
+    parser.add_argument(
+        "--node-id", type=_non_empty, default=None, help="with --redis: this process's id"
+    )
+    parser.add_argument(
+        "--partitions", type=_whole(1), default=None, help="fan-out streams (default 16)"
+    )
     parser.add_argument(
         "--no-pacing", action="store_true", help="switch the send governor off (fake servers)"
     )
@@ -154,6 +280,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code (also used as the console script)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     args = _parser().parse_args(argv)
+    _check_combinations(args)
     # -v counts wherever it is given (before or after the command name)
     args.verbose = sum(a.count("v") for a in argv if a.startswith("-v") and set(a[1:]) == {"v"})
     args.verbose += argv.count("--verbose")
@@ -178,12 +305,38 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return trio.run(command, args)
     except KeyboardInterrupt:
+        print("weixin-trio: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except Exception as exc:
         if args.verbose:
             raise
         print(f"weixin-trio: error: {_describe(exc)}", file=sys.stderr)
         return EXIT_FAILURE
+
+
+def _check_combinations(args: Any) -> None:
+    """Usage mistakes argparse cannot see alone: they exit 2 with the usage line."""
+    command = args.command
+
+    def fail(message: str) -> None:
+        sub: argparse.ArgumentParser = args.command_parser
+        sub.error(message)
+
+    if command == "accounts" and args.action == "remove" and not args.account_id:
+        fail("accounts remove needs an ACCOUNT_ID")
+    if command == "accounts" and args.action == "list" and args.account_id:
+        fail("accounts list takes no ACCOUNT_ID")
+    if command == "send" and (args.text is None) == (args.file is None):
+        fail("give either TEXT or --file PATH")
+    if command == "worker" and not args.redis:
+        fail("worker needs --redis URL")
+    if command == "run":
+        if args.fanout and not args.redis:
+            fail("--fanout needs --redis URL")
+        if args.fanout == (args.handler is not None):
+            fail("give MODULE:HANDLER, or --fanout (the workers run the handler)")
+        if args.account and args.redis:
+            fail("--account cannot be used with --redis: accounts are leased")
 
 
 def _describe(exc: BaseException) -> str:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import importlib
 import json
 import logging
+import os
 import shutil
 import signal
 import sys
+import threading
 import time
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
@@ -15,9 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from ._cli import EXIT_OK, CliError, default_state_dir
+from ._cli import EXIT_INTERRUPTED, EXIT_OK, CliError, default_state_dir
 from ._client import open_client
-from ._multi import open_accounts
+from ._multi import AccountRunner, open_accounts
 from .login import Account, QrCode, login
 from .store import FileStore, StoreError, StoreLockedError, StoreUnavailableError
 from .store._fsio import write_private
@@ -437,6 +439,11 @@ async def run_leased(
     return await _serve_until_signal(runner, store, banner, ready)
 
 
+#: Seconds a cut-short stop may take before the process exits by force (a handler that
+#: ignores cancellation, a store that hangs).
+HARD_STOP_AFTER = 5.0
+
+
 async def _serve_until_signal(
     runner: AbstractAsyncContextManager[Any],
     store: AnyStore,
@@ -445,27 +452,93 @@ async def _serve_until_signal(
     *,
     heartbeat: bool = True,
 ) -> int:
-    """Enter ``runner``; the first SIGINT/SIGTERM drains and stops, a second one cuts."""
+    """Enter ``runner`` until SIGINT/SIGTERM; returns the exit code.
+
+    The first signal drains and stops (exit 0). A second one cuts the drain short:
+    running handlers are cancelled at once (their messages stay pending and are
+    redelivered at the next start), ``notifystop`` is skipped, and the exit code is
+    130. A signal while still starting cancels the start (130). Should the cut stop
+    not finish within :data:`HARD_STOP_AFTER` seconds, or on a third signal, the
+    process exits at once, as after a kill (the journal is crash-safe).
+    """
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-        async with trio.open_nursery() as nursery:
-            async with runner as running:
-                if heartbeat:  # per-account monitor statistics (workers have none)
-                    nursery.start_soon(_heartbeat, store, running)
-                print(banner, flush=True)
-                if ready is not None:
-                    ready.set()
-                async for signum in signals:
-                    log.info("signal %d: stopping (drain)", signum)
-                    nursery.start_soon(_second_signal, signals, nursery.cancel_scope)
-                    break
-            nursery.cancel_scope.cancel()
-    return EXIT_OK
+        stopper = _Stopper()
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(stopper.watch, signals)
+                with stopper.run_scope:
+                    async with runner as running:
+                        stopper.running = running
+                        if heartbeat:  # per-account monitor statistics (workers have none)
+                            nursery.start_soon(_heartbeat, store, running)
+                        print(banner, flush=True)
+                        if ready is not None:
+                            ready.set()
+                        await stopper.stop.wait()
+                nursery.cancel_scope.cancel()
+        finally:
+            stopper.close()
+    return EXIT_INTERRUPTED if stopper.cut else EXIT_OK
 
 
-async def _second_signal(signals: Any, scope: trio.CancelScope) -> None:
-    async for _ in signals:
-        scope.cancel()
+class _Stopper:
+    """What the signals of ``_serve_until_signal`` do: drain, then cut, then exit."""
+
+    def __init__(self) -> None:
+        self.run_scope = trio.CancelScope()
+        self.running: Any = None
+        self.stop = trio.Event()
+        self.cut = False
+        self._timer: threading.Timer | None = None
+
+    async def watch(self, signals: Any) -> None:
+        async for signum in signals:
+            if self.cut:
+                _exit_now(None)
+            elif self.running is not None and not self.stop.is_set():
+                log.info("signal %d: stopping (drain)", signum)
+                self.stop.set()
+            else:
+                self._cut_short()
+
+    def _cut_short(self) -> None:
+        self.cut = True
+        print(
+            "weixin-trio: interrupted: stopping now, without a drain"
+            " (unfinished messages are redelivered at the next start)",
+            file=sys.stderr,
+            flush=True,
+        )
+        if self.running is not None:
+            _cancel_handlers(self.running)
+        self.run_scope.cancel()
+        self._timer = threading.Timer(HARD_STOP_AFTER, _exit_now, [HARD_STOP_AFTER])
+        self._timer.daemon = True
+        self._timer.start()
+
+    def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+
+
+def _cancel_handlers(running: Any) -> None:
+    """Cut every drain short: running handlers are cancelled now, messages stay pending."""
+    runner = getattr(running, "runner", running)  # LeasedAccounts wraps an AccountRunner
+    if isinstance(runner, AccountRunner):
+        for account_id in runner.statistics():  # the accounts whose monitor runs
+            monitor = runner.monitor(account_id)
+            if monitor is not None:
+                monitor.stop(drain_timeout=0, notify=False)
         return
+    for partition in getattr(running, "held", ()):  # a fan-out worker
+        running.stop_now(str(partition))
+
+
+def _exit_now(waited: float | None) -> None:
+    """Leave at once, without unwinding: the last resort of a stop (or a third signal)."""
+    if waited is not None:
+        os.write(2, f"weixin-trio: not stopped after {waited:g} s; exiting now\n".encode())
+    os._exit(EXIT_INTERRUPTED)
 
 
 async def _heartbeat(store: AnyStore, runner: Any) -> None:

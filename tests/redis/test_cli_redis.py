@@ -108,8 +108,10 @@ def test_accounts_list_and_remove_in_redis(
     assert with_store(url, prefix, stored) == ["b@im.bot"]
     assert main([*redis, "accounts", "remove", "a@im.bot"]) == 1
     assert capsys.readouterr().err.strip() == "weixin-trio: error: unknown account: a@im.bot"
-    assert main([*redis, "accounts", "remove"]) == 1
-    assert "needs an account id" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as usage:  # a usage mistake: exit 2, nothing runs
+        main([*redis, "accounts", "remove"])
+    assert usage.value.code == 2
+    assert "needs an ACCOUNT_ID" in capsys.readouterr().err
 
     # $WEIXIN_TRIO_REDIS_URL stands in for --redis
     monkeypatch.setenv("WEIXIN_TRIO_REDIS_URL", url)
@@ -168,10 +170,12 @@ def test_run_with_redis_refuses_account_selection(
     monkeypatch.delitem(sys.modules, module, raising=False)
     save_accounts(redis_server.url, prefix, "a@im.bot")
     args = ["run", f"{module}:handle", "--redis", redis_server.url, "--redis-prefix", prefix]
-    assert main([*args, "--account", "a@im.bot"]) == 1
+    with pytest.raises(SystemExit) as usage:  # a usage mistake: exit 2, nothing runs
+        main([*args, "--account", "a@im.bot"])
+    assert usage.value.code == 2
     captured = capsys.readouterr()
-    assert captured.err.strip() == (
-        "weixin-trio: error: --account cannot be used with --redis: accounts are leased"
+    assert captured.err.strip().endswith(
+        "error: --account cannot be used with --redis: accounts are leased"
     )
     assert "running" not in captured.out
 
