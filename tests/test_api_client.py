@@ -18,6 +18,12 @@ from weixin_trio.testing import FakeILinkServer, Fault
 USER = "alice@im.wechat"
 
 
+@pytest.fixture(autouse=True)
+def _hand_picked_tokens_count_as_issued(fake_ilink: FakeILinkServer) -> None:
+    """These tests send with hand-picked context tokens, which the fake never issued."""
+    fake_ilink.default.issued_tokens.update({"c", "ctx"})
+
+
 def last(fake: FakeILinkServer, endpoint: str) -> dict[str, object]:
     body = fake.requests_to(endpoint)[-1].body
     assert isinstance(body, dict)

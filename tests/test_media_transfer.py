@@ -27,6 +27,12 @@ if TYPE_CHECKING:
 USER = "alice@im.wechat"
 
 
+@pytest.fixture(autouse=True)
+def _hand_picked_tokens_count_as_issued(fake_ilink: FakeILinkServer) -> None:
+    """These tests send with hand-picked context tokens, which the fake never issued."""
+    fake_ilink.default.issued_tokens.update({"c", "ctx"})
+
+
 async def grab_one(fake: FakeILinkServer, client: wx.ILinkClient) -> wx.Message:
     box: list[wx.Message] = []
     done = trio.Event()

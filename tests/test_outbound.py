@@ -19,6 +19,12 @@ from ._helpers import until
 USER = "alice@im.wechat"
 
 
+@pytest.fixture(autouse=True)
+def _hand_picked_tokens_count_as_issued(fake_ilink: FakeILinkServer) -> None:
+    """These tests send with hand-picked context tokens, which the fake never issued."""
+    fake_ilink.default.issued_tokens.update({"c", "ctx"})
+
+
 async def first_message(
     fake: FakeILinkServer, client: wx.ILinkClient, text: str = "hi"
 ) -> wx.Message:

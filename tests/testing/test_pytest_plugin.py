@@ -20,6 +20,7 @@ addopts = --strict-markers --strict-config
 """
 
 USER_TESTS = """
+import pytest
 import trio
 import weixin_trio as wx
 from weixin_trio.testing import FakeILinkServer
@@ -65,6 +66,16 @@ async def test_stale_token(fake_ilink, ilink_client):
         raise AssertionError("expected StaleTokenError")
 
 
+async def test_an_off_protocol_request_fails_the_test_at_teardown(fake_ilink, ilink_client):
+    await ilink_client.send_text("carol@im.wechat", "hi", context_token="made-up")
+
+
+@pytest.mark.allow_protocol_issues
+async def test_the_marker_allows_protocol_issues(fake_ilink, ilink_client):
+    await ilink_client.send_text("carol@im.wechat", "hi", context_token="made-up")
+    assert [i.category for i in fake_ilink.protocol_issues] == ["unknown-context-token"]
+
+
 async def test_a_failing_bot_test_is_reported(fake_ilink, ilink_client):
     fake_ilink.inject_text("bob@im.wechat", "x")
     updates = await ilink_client.get_updates("")
@@ -84,15 +95,20 @@ def test_user_project_with_fixtures(
     pytester.makeini(INI)
     pytester.makepyfile(test_user_bot=USER_TESTS)
     result = _run(pytester, monkeypatch)
-    result.assert_outcomes(passed=4, failed=1)
+    result.assert_outcomes(passed=6, failed=1, errors=1)
     result.stdout.fnmatch_lines(
         [
             "*test_echo_round_trip PASSED*",
             "*test_fresh_fake_per_test PASSED*",
             "*test_long_poll_under_autojump PASSED*",
             "*test_stale_token PASSED*",
+            "*test_an_off_protocol_request_fails_the_test_at_teardown ERROR*",
+            "*test_the_marker_allows_protocol_issues PASSED*",
             "*test_a_failing_bot_test_is_reported FAILED*",
         ]
+    )
+    result.stdout.fnmatch_lines(
+        ["*sendmessage: unknown-context-token at $.msg.context_token*", "*allow_protocol_issues*"]
     )
     assert result.ret == pytest.ExitCode.TESTS_FAILED
 

@@ -6,7 +6,12 @@ Enable in your ``conftest.py``::
 
 Fixtures:
 
-- ``fake_ilink``: a fresh :class:`~weixin_trio.testing.FakeILinkServer`.
+- ``fake_ilink``: a fresh :class:`~weixin_trio.testing.FakeILinkServer`. At teardown
+  the test fails when requests made during it caused protocol issues (requests that
+  differ from what the official client sends: see ``FakeILinkServer.protocol_issues``),
+  so a client that drifts from the protocol fails its tests although the lenient fake
+  served it. Mark a test ``@pytest.mark.allow_protocol_issues`` to opt out (e.g. one
+  that sends odd requests on purpose).
 - ``ilink_client``: an :class:`~weixin_trio.ILinkClient` connected to ``fake_ilink``
   in-process (no sockets, so it works with ``autojump_clock``).
 
@@ -23,17 +28,41 @@ from .._client import open_client
 from ._fake_server import FakeILinkServer
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Iterator
 
     from .._api import ILinkClient
 
 __all__ = ["fake_ilink", "ilink_client"]
 
 
+MARKER = "allow_protocol_issues"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the opt-out marker (so ``--strict-markers`` accepts it)."""
+    config.addinivalue_line(
+        "markers", f"{MARKER}: requests of this test may differ from the official client's"
+    )
+
+
 @pytest.fixture
-def fake_ilink() -> FakeILinkServer:
-    """A fresh in-memory iLink server with one bot account."""
-    return FakeILinkServer(seed=0)
+def fake_ilink(request: pytest.FixtureRequest) -> Iterator[FakeILinkServer]:
+    """A fresh in-memory iLink server with one bot account.
+
+    The test fails at teardown if its requests caused protocol issues, unless it is
+    marked ``@pytest.mark.allow_protocol_issues``.
+    """
+    fake = FakeILinkServer(seed=0)
+    yield fake
+    if fake.protocol_issues and request.node.get_closest_marker(MARKER) is None:
+        lines = "\n".join(
+            f"  {i.endpoint}: {i.category} at {i.field}: {i.detail}" for i in fake.protocol_issues
+        )
+        pytest.fail(
+            f"requests to the fake iLink server caused protocol issues:\n{lines}\n"
+            f"(mark the test @pytest.mark.{MARKER} if that is intended)",
+            pytrace=False,
+        )
 
 
 @pytest.fixture
