@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any, NoReturn, TypeVar
+import math
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
-__all__ = ["NoPublicConstructor"]
+import trio
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+__all__ = ["NoPublicConstructor", "run_blocking"]
 
 T = TypeVar("T")
 
@@ -20,3 +26,30 @@ class NoPublicConstructor(type):
 
     def _create(cls: type[T], *args: Any, **kwargs: Any) -> T:
         return super().__call__(*args, **kwargs)  # type: ignore[misc, no-any-return]
+
+
+def _clock_autojumps() -> bool:
+    """Whether the run's clock is an autojumping ``trio.testing.MockClock``."""
+    clock = trio.lowlevel.current_clock()
+    jump = getattr(clock, "autojump_threshold", math.inf)
+    return type(clock).__name__ == "MockClock" and jump != math.inf
+
+
+async def run_blocking(fn: Callable[..., T], *args: Any) -> T:
+    """Run blocking file I/O in a worker thread (``trio.to_thread.run_sync``).
+
+    Under an autojumping ``MockClock`` (tests with ``autojump_clock``) it runs inline
+    instead: while a worker thread runs, every task looks blocked, so the clock would
+    jump to the next deadline (a drain, a handler timeout) and cut the operation short.
+    The code that runs is the same; only the thread is left out.
+
+    Cancellation:
+        As ``trio.to_thread.run_sync``: a checkpoint before the call; once started,
+        the call completes.
+    """
+    if not _clock_autojumps():
+        return await trio.to_thread.run_sync(fn, *args)
+    await trio.lowlevel.checkpoint_if_cancelled()
+    result = fn(*args)
+    await trio.lowlevel.cancel_shielded_checkpoint()
+    return result

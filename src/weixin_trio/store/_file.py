@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, final
 
 import trio
 
+from .._util import run_blocking
 from . import _fsio
 from ._base import (
     AccountState,
@@ -513,7 +514,8 @@ class FileStore:
     A write either completes (and is durable when the method says so) or raises and
     leaves the files as they were; a full disk or an I/O error raises
     :class:`StoreUnavailableError`, and the same store works again once the disk has
-    room. Blocking file I/O runs in worker threads (``trio.to_thread``).
+    room. Blocking file I/O runs in worker threads (``trio.to_thread``; inline under an
+    autojumping test clock, see ``run_blocking``).
     """
 
     def __init__(
@@ -569,7 +571,7 @@ class FileStore:
         self, files: _AccountFiles, fn: Callable[[_AccountFiles], T], what: str
     ) -> T:
         try:
-            return await trio.to_thread.run_sync(fn, files)
+            return await run_blocking(fn, files)
         except OSError as exc:
             raise _store_error(exc, files, f"{what} in {files.dir}") from exc
         except UnencodableError as exc:
@@ -687,7 +689,7 @@ class FileStore:
         path = directory / _ACCOUNT
         try:
             body = encode_json({**data, "account_id": account_id}, indent=1)
-            await trio.to_thread.run_sync(write_private, directory, _ACCOUNT, body)
+            await run_blocking(write_private, directory, _ACCOUNT, body)
         except UnencodableError as exc:
             raise StoreError(f"cannot write {path}: {exc}") from None
         except OSError as exc:
@@ -702,7 +704,7 @@ class FileStore:
         Cancellation:
             Safe.
         """
-        return await trio.to_thread.run_sync(self._read_accounts)
+        return await run_blocking(self._read_accounts)
 
     def _read_accounts(self) -> list[dict[str, Any]]:
         if not self.path.is_dir():
@@ -732,7 +734,7 @@ class FileStore:
             fsync_dir(path.parent)
 
         try:
-            await trio.to_thread.run_sync(remove)
+            await run_blocking(remove)
         except FileNotFoundError:
             return False
         except OSError as exc:
@@ -767,5 +769,5 @@ class FileStore:
             for account, files in list(self._accounts.items()):
                 lock = self._locks.setdefault(account, trio.Lock())
                 async with lock:
-                    await trio.to_thread.run_sync(files.close)
+                    await run_blocking(files.close)
                 del self._accounts[account]
