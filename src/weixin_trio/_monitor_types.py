@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 import attrs
@@ -22,6 +24,7 @@ __all__ = [
     "MonitorStatistics",
     "StaleTokenHook",
     "StaleTokenInfo",
+    "check_handler",
     "should_process",
 ]
 
@@ -136,3 +139,29 @@ def should_process(msg: w.WeixinMessage) -> bool:
     if msg.delete_time_ms is not None and msg.delete_time_ms > 0:
         return False
     return msg.message_state != w.MessageState.GENERATING
+
+
+def check_handler(handler: object) -> None:
+    """Refuse a handler that cannot be awaited, when it is passed in, not per message.
+
+    Accepted: an ``async def`` function or method, a ``functools.partial`` of one, an
+    object whose ``__call__`` is ``async def`` (such as a router), and a ``lambda``
+    (which may return an awaitable, e.g. ``lambda msg: trio.sleep(0)``).
+
+    Raises:
+        TypeError: ``handler`` is not callable, or is a plain ``def`` function, which
+            would fail (and be dead-lettered) on every message.
+    """
+    if not callable(handler):
+        raise TypeError(f"the handler must be an async function, not {type(handler).__name__}")
+    target: Any = handler
+    while isinstance(target, functools.partial):
+        target = target.func
+    if inspect.iscoroutinefunction(target) or getattr(target, "__name__", "") == "<lambda>":
+        return
+    if inspect.isfunction(target) or inspect.ismethod(target) or inspect.isbuiltin(target):
+        name = getattr(target, "__qualname__", repr(target))
+        raise TypeError(
+            f"the handler {name} is a plain function; define it with `async def` "
+            f"(it is awaited once per message)"
+        )

@@ -18,6 +18,7 @@ import trio
 
 from ._backoff import Backoff
 from ._client import open_client
+from ._monitor_types import check_handler
 from ._open_monitor import open_monitor
 from .store import LeaseLostError, StoreLockedError
 
@@ -311,6 +312,7 @@ async def open_accounts(
     Cancellation:
         Leaving the block stops every account the way :func:`open_monitor` stops.
     """
+    check_handler(handler)
     async with trio.open_nursery() as nursery:
         runner = AccountRunner(
             nursery,

@@ -10,7 +10,7 @@ import trio
 from ._backoff import Backoff
 from ._handler_runner import default_retry_backoff
 from ._monitor import Monitor
-from ._monitor_types import should_process
+from ._monitor_types import check_handler, should_process
 from .store import MemoryStore
 
 if TYPE_CHECKING:
@@ -93,6 +93,7 @@ async def open_monitor(
         The running :class:`Monitor`.
 
     Raises:
+        TypeError: ``handler`` is a plain (not ``async``) function.
         MonitorCrashed: (inside an ``ExceptionGroup``) the store failed; nothing was
             acknowledged that was not journaled.
 
@@ -100,6 +101,7 @@ async def open_monitor(
         Cancelling the block stops the monitor as described above; every accepted
         message that did not finish stays in the store and is redelivered next time.
     """
+    check_handler(handler)
     if max_concurrency < 1 or max_pending < 1 or max_attempts < 1:
         raise ValueError("max_concurrency, max_pending and max_attempts must be >= 1")
     monitor = Monitor._create(

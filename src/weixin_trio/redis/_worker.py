@@ -33,6 +33,7 @@ from .._client import open_client
 from .._handler_runner import HandlerRunner, Job, RunnerCounters, default_retry_backoff
 from .._lanes import Dispatcher
 from .._messages import Message, ReplyContext
+from .._monitor_types import check_handler
 from ..store._base import StoreError
 from . import _scripts
 from ._coordinator import LeaseCoordinator, open_coordinator
@@ -494,6 +495,7 @@ async def open_fanout_worker(
         Leaving the block lets the handlers in progress finish (at most
         ``drain_timeout``), then releases the partitions to the other workers.
     """
+    check_handler(handler)
     if max_concurrency < 1 or max_attempts < 1 or max_pending < 1:
         raise ValueError("max_concurrency, max_pending and max_attempts must be >= 1")
     count = await agree_partitions(store, partitions)
