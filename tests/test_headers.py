@@ -189,6 +189,29 @@ def test_join_url(base: str, endpoint: str, expected: str) -> None:
     assert join_url(base, endpoint) == expected
 
 
+@pytest.mark.parametrize(
+    ("base", "params", "expected"),
+    [
+        # The endpoint goes into the path, never into the base's query (PROTOCOL §1.2).
+        ("https://proxy/p?x=1", None, "https://proxy/p/ilink/bot/getupdates?x=1"),
+        ("https://proxy/p/?x=1", None, "https://proxy/p/ilink/bot/getupdates?x=1"),
+        ("https://proxy?x=1", None, "https://proxy/ilink/bot/getupdates?x=1"),
+        ("https://proxy/p?x=1#frag", None, "https://proxy/p/ilink/bot/getupdates?x=1"),
+        ("https://proxy/p?", None, "https://proxy/p/ilink/bot/getupdates"),
+        # Parameters follow the base's own query, encoded like encodeURIComponent.
+        ("https://h/p?x=1", {"a": "b/c="}, "https://h/p/ilink/bot/getupdates?x=1&a=b%2Fc%3D"),
+        ("https://h", {"a": "1", "b": "2"}, "https://h/ilink/bot/getupdates?a=1&b=2"),
+    ],
+)
+def test_join_url_with_a_query(base: str, params: dict[str, str] | None, expected: str) -> None:
+    assert join_url(base, "ilink/bot/getupdates", params) == expected
+
+
+def test_join_url_keeps_an_endpoint_query_before_the_params() -> None:
+    url = join_url("https://h/p?x=1", "/ilink/bot/s?y=2", {"z": "3"})
+    assert url == "https://h/p/ilink/bot/s?x=1&y=2&z=3"
+
+
 def test_quote_component_is_encode_uri_component() -> None:
     assert quote_component("a+b/c=") == "a%2Bb%2Fc%3D"
     assert quote_component("a b&c?d#e") == "a%20b%26c%3Fd%23e"
@@ -207,6 +230,16 @@ def test_common_headers() -> None:
     assert "SKRouteTag" not in common_headers(app_id="bot", client_version="1", route_tag="")
     with_tag = common_headers(app_id="bot", client_version="2.4.6", route_tag="42")
     assert with_tag["SKRouteTag"] == "42"
+
+
+@pytest.mark.parametrize(
+    ("tag", "sent"),
+    [(" 42 ", "42"), ("\t7\u3000", "7"), ("a b", "a b"), ("  ", None), ("\u00a0", None)],
+)
+def test_route_tag_is_trimmed_and_left_out_when_blank(tag: str, sent: str | None) -> None:
+    # h11 refuses a header value with surrounding whitespace, so every request failed.
+    headers = common_headers(app_id="bot", client_version="2.4.6", route_tag=tag)
+    assert headers.get("SKRouteTag") == sent
 
 
 def test_post_headers_with_token() -> None:

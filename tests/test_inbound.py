@@ -100,7 +100,7 @@ def test_media_priority_vector(vector: dict[str, Any]) -> None:
     for key, (_, item) in reversed(_OPT_KINDS.items()):
         if key in opts:
             payload_key = next(k for k in item if k != "type")
-            media = {"encrypt_query_param": f"eqp-{key}"}
+            media = {"encrypt_query_param": f"eqp-{key}", "aes_key": "MDAx"}
             items.append({"type": item["type"], payload_key: {"media": media}})
     msg = _msg({"item_list": items})
     chosen = primary_media(extract_media(msg))
@@ -198,7 +198,7 @@ VOICE = {
 FILE = {
     "type": 4,
     "file_item": {
-        "media": {"full_url": "https://cdn.example/download?x=1"},
+        "media": {"full_url": "https://cdn.example/download?x=1", "aes_key": "MDAx"},
         "file_name": "report.pdf",
         "len": "183204",
     },
@@ -288,7 +288,10 @@ def test_is_downloadable() -> None:
 
 
 def test_primary_media_priority() -> None:
-    voice_no_text = {"type": 3, "voice_item": {"media": {"encrypt_query_param": "v"}}}
+    voice_no_text = {
+        "type": 3,
+        "voice_item": {"media": {"encrypt_query_param": "v", "aes_key": "MDAx"}},
+    }
     msg = _msg({"item_list": [voice_no_text, FILE, VOICE, VIDEO, IMAGE]})
     refs = extract_media(msg)
     assert primary_media(refs) is refs[4]  # the image, although it comes last
@@ -310,6 +313,52 @@ def test_primary_media_falls_back_to_the_quoted_media() -> None:
     assert quote.media.item_index == 0
     own = extract_media(_msg({"item_list": [FILE]}))
     assert primary_media(own, quote) is own[0]
+
+
+@pytest.mark.parametrize(
+    ("item_type", "payload"), [(3, "voice_item"), (4, "file_item"), (5, "video_item")]
+)
+@pytest.mark.parametrize("key", [None, "", "  "])
+def test_video_file_and_voice_without_a_key_are_not_downloadable(
+    item_type: int, payload: str, key: str | None
+) -> None:
+    # The reference skips them: their bytes would come back still encrypted.
+    media: dict[str, Any] = {"encrypt_query_param": "eqp", "full_url": "https://cdn/x?y=1"}
+    if key is not None:
+        media["aes_key"] = key
+    item = {"type": item_type, payload: {"media": media}}
+    msg = _msg({"item_list": [item]})
+    (ref,) = extract_media(msg)
+    assert not ref.downloadable
+    assert primary_media((ref,)) is None
+    quoting = {"type": 1, "text_item": {"text": "see"}, "ref_msg": {"message_item": item}}
+    quoted = _msg({"item_list": [quoting]})
+    assert primary_media(extract_media(quoted), extract_quote(quoted)) is None
+
+
+def test_an_image_without_a_key_stays_downloadable() -> None:
+    # Images without a key are stored in the clear: both references download them.
+    item = {"type": 2, "image_item": {"media": {"encrypt_query_param": "eqp"}}}
+    (ref,) = extract_media(_msg({"item_list": [item]}))
+    assert ref.downloadable
+    assert primary_media((ref,)) is ref
+
+
+def test_a_quoted_voice_with_a_transcript_is_not_downloaded() -> None:
+    quoting = {"type": 1, "text_item": {"text": "about this"}, "ref_msg": {"message_item": VOICE}}
+    msg = _msg({"item_list": [quoting]})
+    quote = extract_quote(msg)
+    assert quote is not None
+    assert quote.media is not None
+    assert quote.media.downloadable  # it could be fetched, but its text is already there
+    assert quote.text == "明天早上八点提醒我"
+    assert primary_media(extract_media(msg), quote) is None
+    silent = {"type": 3, "voice_item": {"media": {"encrypt_query_param": "q", "aes_key": "MDAx"}}}
+    quoting["ref_msg"] = {"message_item": silent}
+    msg = _msg({"item_list": [quoting]})
+    quote = extract_quote(msg)
+    assert quote is not None
+    assert primary_media(extract_media(msg), quote) is quote.media
 
 
 # --- quotes and voice ---------------------------------------------------------------------

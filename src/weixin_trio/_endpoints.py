@@ -29,7 +29,7 @@ from ._errors import (
     StaleTokenError,
     TransportError,
 )
-from ._headers import common_headers, join_url, post_headers, quote_component
+from ._headers import common_headers, join_url, post_headers
 from ._redact import Secret, redact_body
 from ._sent import ReplyId, SendResult, new_client_id
 from ._util import NoPublicConstructor
@@ -156,9 +156,7 @@ class Endpoints(metaclass=NoPublicConstructor):
         require_ret_zero: bool = False,
         long_poll: bool = False,
     ) -> tuple[T, dict[str, Any]]:
-        url = join_url(base_url or self.base_url, endpoint)
-        if params:
-            url += "?" + "&".join(f"{k}={quote_component(v)}" for k, v in params.items())
+        url = join_url(base_url or self.base_url, endpoint, params)
         http = self._poll_http if long_poll else self._http
         timeout = self._long_poll_timeout() if long_poll else httpx.USE_CLIENT_DEFAULT
         try:

@@ -179,20 +179,32 @@ def sanitize_bot_agent(raw: str | None, default: str = "OpenClaw") -> str:
     return " ".join(kept) if kept else default
 
 
-def join_url(base: str, endpoint: str) -> str:
-    """Join an API base URL and a relative endpoint path (§1.2).
+def join_url(base: str, endpoint: str, params: Mapping[str, str] | None = None) -> str:
+    """Join an API base URL, a relative endpoint path and query parameters (§1.2).
+
+    The endpoint always goes into the path, after the base's path prefix, even when
+    the base carries a query string of its own (a proxy's ``https://proxy/p?x=1``): the
+    base's query is kept and the parameters follow it. A fragment is dropped.
 
     Args:
         base: The base URL, with or without a trailing ``/``; a path prefix is kept.
         endpoint: The endpoint path, e.g. ``"ilink/bot/getupdates"``; leading ``/`` are
             ignored so the base's path prefix is never replaced.
+        params: Query parameters, percent-encoded like ``encodeURIComponent``.
 
     Returns:
-        E.g. ``"https://host/p/ilink/bot/getupdates"`` for ``"https://host/p"``.
+        E.g. ``"https://host/p/ilink/bot/getupdates"`` for ``"https://host/p"``, and
+        ``"https://proxy/p/ilink/bot/get_bot_qrcode?x=1&bot_type=3"`` for
+        ``"https://proxy/p?x=1"`` with ``{"bot_type": "3"}``.
     """
-    if not base.endswith("/"):
-        base += "/"
-    return base + endpoint.lstrip("/")
+    parts = urllib.parse.urlsplit(base)
+    path, _, endpoint_query = endpoint.lstrip("/").partition("?")
+    prefix = parts.path if parts.path.endswith("/") else parts.path + "/"
+    queries = [parts.query, endpoint_query]
+    if params:
+        queries.append("&".join(f"{k}={quote_component(v)}" for k, v in params.items()))
+    query = "&".join(q for q in queries if q)
+    return urllib.parse.urlunsplit((parts.scheme, parts.netloc, prefix + path, query, ""))
 
 
 def quote_component(value: str) -> str:
@@ -224,7 +236,9 @@ def common_headers(*, app_id: str, client_version: str, route_tag: str | None) -
         app_id: ``iLink-App-Id`` (``"bot"``).
         client_version: The client's own version string (e.g. ``"2.4.6"``); the header
             carries its encoded number (:func:`client_version_header`).
-        route_tag: ``SKRouteTag``; omitted when ``None`` or empty.
+        route_tag: ``SKRouteTag``; surrounding whitespace is trimmed (as the
+            reference's ``String(value).trim()`` would; HTTP forbids it in a value),
+            and the header is omitted when nothing is left.
 
     Returns:
         A new dict of header name to value.
@@ -236,8 +250,9 @@ def common_headers(*, app_id: str, client_version: str, route_tag: str | None) -
         "iLink-App-Id": _check_header_value("iLink-App-Id", app_id),
         "iLink-App-ClientVersion": client_version_header(client_version),
     }
-    if route_tag:
-        headers["SKRouteTag"] = _check_header_value("SKRouteTag", route_tag)
+    tag = route_tag.strip(_JS_SPACE) if route_tag else ""
+    if tag:
+        headers["SKRouteTag"] = _check_header_value("SKRouteTag", tag)
     return headers
 
 

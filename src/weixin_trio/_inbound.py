@@ -83,7 +83,10 @@ class MediaRef:
         transcript: The server's speech-to-text of a voice item.
         item_index: Index of the item in ``item_list`` (for a quoted media item: the
             index of the TEXT item that quotes it).
-        downloadable: ``media`` has an ``encrypt_query_param`` or a ``full_url``.
+        downloadable: ``media`` has an ``encrypt_query_param`` or a ``full_url`` and,
+            for VIDEO, FILE and VOICE, an ``aes_key`` (the reference skips those items
+            without a key, since their bytes would come back undecrypted; an image
+            without a key is stored in the clear and is downloadable).
         item: The raw item.
     """
 
@@ -223,6 +226,11 @@ def extract_voice_text(msg: WeixinMessage) -> str | None:
 # --- media --------------------------------------------------------------------------
 
 
+def _keyed(media: CDNMedia) -> bool:
+    """Downloadable and encrypted with a key (VIDEO, FILE and VOICE need one)."""
+    return is_downloadable(media) and bool((media.aes_key or "").strip())
+
+
 def _lenient_int(value: str | None) -> int | None:
     if value is None:
         return None
@@ -257,7 +265,7 @@ def _media_ref(item: MessageItem, index: int) -> MediaRef | None:
             kind=kind,
             media=video.media,
             item_index=index,
-            downloadable=is_downloadable(video.media),
+            downloadable=_keyed(video.media),
             size=video.video_size,
             thumb=video.thumb_media,
             thumb_size=video.thumb_size,
@@ -273,7 +281,7 @@ def _media_ref(item: MessageItem, index: int) -> MediaRef | None:
             kind=kind,
             media=file.media,
             item_index=index,
-            downloadable=is_downloadable(file.media),
+            downloadable=_keyed(file.media),
             size=_lenient_int(file.len),
             file_name=file.file_name,
             item=item,
@@ -286,7 +294,7 @@ def _media_ref(item: MessageItem, index: int) -> MediaRef | None:
             kind=kind,
             media=voice.media,
             item_index=index,
-            downloadable=is_downloadable(voice.media),
+            downloadable=_keyed(voice.media),
             playtime_ms=voice.playtime,
             encode_type=voice.encode_type,
             sample_rate=voice.sample_rate,
@@ -314,9 +322,10 @@ def primary_media(refs: tuple[MediaRef, ...], quote: Quote | None = None) -> Med
     """The attachment the reference would download: one item, by kind priority.
 
     Priority IMAGE > VIDEO > FILE > VOICE (a voice item only when it has no transcript);
-    within a kind, the first. Only downloadable items count. When there is none, the
-    quoted media of ``quote`` is used (if downloadable), as the reference falls back to
-    the media item a TEXT item quotes.
+    within a kind, the first. Only downloadable items count (see
+    :attr:`MediaRef.downloadable`). When there is none, the quoted media of ``quote`` is
+    used on the same terms (downloadable, and a voice only without a transcript), as the
+    reference falls back to the media item a TEXT item quotes.
 
     Args:
         refs: The result of :func:`extract_media`.
@@ -327,13 +336,16 @@ def primary_media(refs: tuple[MediaRef, ...], quote: Quote | None = None) -> Med
     """
     for kind in _PRIORITY:
         for ref in refs:
-            if ref.kind is kind and ref.downloadable:
-                if kind is MediaKind.VOICE and ref.transcript:
-                    continue
+            if ref.kind is kind and _wanted(ref):
                 return ref
-    if quote is not None and quote.media is not None and quote.media.downloadable:
+    if quote is not None and quote.media is not None and _wanted(quote.media):
         return quote.media
     return None
+
+
+def _wanted(ref: MediaRef) -> bool:
+    """Whether the reference would download the item: a voice with a transcript is not."""
+    return ref.downloadable and not (ref.kind is MediaKind.VOICE and ref.transcript)
 
 
 def extract_quote(msg: WeixinMessage) -> Quote | None:

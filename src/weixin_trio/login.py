@@ -148,7 +148,8 @@ async def login(
         on_status: Called with each new wire status (``"wait"``, ``"scaned"``, ...,
             unknown ones as sent) whenever it changes.
         local_tokens: Bot tokens this client already holds, newest first (at most 10
-            are sent), so the server can answer "already bound" instead.
+            are sent), so the server can answer "already bound" instead. Blank ones
+            are skipped (before the 10 are chosen) and the others trimmed.
         deadline: Seconds the whole login may take, callbacks included.
         qr_base_url: Where QR codes are fetched; default: ``client.base_url``.
         bot_type: The ``bot_type`` query parameter.
@@ -181,6 +182,7 @@ async def login(
         raise ValueError("deadline must be a positive number of seconds")
     if isinstance(local_tokens, str):
         raise TypeError("local_tokens must be a sequence of tokens, not one string")
+    tokens = tuple(t.strip() for t in local_tokens if t and t.strip())  # blanks skipped
     qr_base = qr_base_url or client.base_url
     machine = QrLoginMachine(qr_base_url=qr_base, allowed_redirect_hosts=allowed_redirect_hosts)
     session = _LoginSession(
@@ -189,7 +191,7 @@ async def login(
         on_qrcode=on_qrcode,
         ask_verify_code=ask_verify_code,
         on_status=on_status,
-        local_tokens=tuple(local_tokens)[:MAX_LOCAL_TOKENS],
+        local_tokens=tokens[:MAX_LOCAL_TOKENS],
         bot_type=bot_type,
     )
     with trio.move_on_after(deadline) as scope:

@@ -423,10 +423,36 @@ def test_bool_fields() -> None:
         w.structure({"is_completed": "yes"}, w.MessageItem)
 
 
-def test_lenient_enum_from_decimal_string() -> None:
-    assert w.structure({"type": "1"}, w.MessageItem).type is w.ItemType.TEXT
+@pytest.mark.parametrize(
+    ("cls", "field"),
+    [
+        (w.MessageItem, "type"),
+        (w.WeixinMessage, "message_type"),
+        (w.WeixinMessage, "message_state"),
+        (w.VoiceItem, "encode_type"),
+    ],
+)
+@pytest.mark.parametrize("value", ["1", " 2 ", "42", ""])
+def test_enum_codes_sent_as_strings_are_not_read_as_numbers(
+    cls: type[Any], field: str, value: str
+) -> None:
+    # The reference compares codes with ===: "1" is no known type there. Reading it as
+    # 1 would act on something the reference ignores; the message is malformed instead.
     with pytest.raises(cattrs.BaseValidationError):
-        STRICT.structure({"type": "1"}, w.MessageItem)
+        w.structure({field: value}, cls)
+    with pytest.raises(cattrs.BaseValidationError):
+        STRICT.structure({field: value}, cls)
+    assert getattr(w.structure({field: 1.0}, cls), field) == 1  # JSON 1.0 is the number 1
+
+
+def test_a_string_item_type_sets_the_message_aside_with_its_reason() -> None:
+    good = {"message_id": 1, "item_list": [{"type": 1, "text_item": {"text": "hi"}}]}
+    bad = {"message_id": 2, "item_list": [{"type": "1", "text_item": {"text": "hi"}}]}
+    resp = w.parse_updates({"msgs": [good, bad]})
+    assert [m.message_id for m in resp.msgs] == [1]
+    [(raw, reason)] = resp.malformed
+    assert raw == bad
+    assert "item_list.type" in reason
 
 
 def test_non_object_and_non_array_rejected() -> None:
@@ -468,11 +494,15 @@ def test_parse_updates_keeps_good_sets_aside_malformed() -> None:
     assert resp.msgs[1].item_list[0].type == 42
 
 
-def test_parse_updates_legacy_cursor_and_absent_msgs() -> None:
+def test_parse_updates_never_takes_the_legacy_sync_buf_as_the_cursor() -> None:
+    # TS-ref ignores sync_buf; resuming from an older value could replay or skip.
     resp = w.parse_updates({"sync_buf": "OLD"})
     assert resp.msgs == ()
     assert resp.malformed == ()
-    assert resp.next_cursor == "OLD"
+    assert resp.sync_buf == "OLD"  # still readable, just never the cursor
+    assert resp.next_cursor is None
+    assert w.parse_updates({"get_updates_buf": "", "sync_buf": "OLD"}).next_cursor is None
+    assert w.parse_updates({"get_updates_buf": "NEW", "sync_buf": "OLD"}).next_cursor == "NEW"
     assert w.parse_updates({"get_updates_buf": ""}).next_cursor is None
 
 
@@ -626,3 +656,38 @@ def test_dumps_never_escapes_non_ascii(text: str) -> None:
     data = w.dumps(w.TextItem(text=text))
     assert data == json.dumps({"text": text}, ensure_ascii=False, separators=(",", ":")).encode()
     assert json.loads(data) == {"text": text}
+
+
+# --- dumps: lone surrogates ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "wire"),
+    [
+        ("a\ud800b", b'"a\\ud800b"'),
+        ("\udfff", b'"\\udfff"'),
+        ("x\ud83d", b'"x\\ud83d"'),
+        # Two surrogates in a Python string are two escapes; JSON readers join them.
+        ("\ud83d\ude00", b'"\\ud83d\\ude00"'),
+    ],
+)
+def test_dumps_escapes_lone_surrogates_like_json_stringify(text: str, wire: bytes) -> None:
+    body = w.dumps(w.TextItem(text=text))
+    assert body == b'{"text":' + wire + b"}"
+    assert json.loads(body) == {"text": _joined(text)}
+
+
+def test_dumps_keeps_valid_text_raw_utf8() -> None:
+    assert w.dumps(w.TextItem(text="中\U0001f600\\u")) == '{"text":"中\U0001f600\\\\u"}'.encode()
+
+
+@given(st.text())
+def test_dumps_never_fails_and_round_trips_text(text: str) -> None:
+    body = w.dumps(w.TextItem(text=text))
+    assert body.decode("utf-8")
+    assert json.loads(body)["text"] == _joined(text)
+
+
+def _joined(text: str) -> str:
+    """What a JSON reader makes of the escapes: adjacent high+low surrogates join."""
+    return text.encode("utf-16", "surrogatepass").decode("utf-16", "surrogatepass")

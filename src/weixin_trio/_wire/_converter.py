@@ -8,6 +8,10 @@
   boolean where text is expected becomes its JSON text (``123`` → ``"123"``, ``false``
   → ``"false"``), and decimal strings are accepted for integers; anything else, such as
   an object where text is expected, is an error;
+- enum codes (an item's ``type``, ``message_type``, ``message_state``,
+  ``encode_type``) must be numbers: a string such as ``"1"`` is an error, so the
+  message is set aside as malformed rather than read as the number (the reference's
+  ``===`` comparisons treat ``"1"`` as no known type);
 - ``MessageItem`` keeps unknown payload keys in ``extra``.
 
 ``make_converter(strict=True)`` is what the fake server uses to validate what clients
@@ -38,6 +42,7 @@ __all__ = ["dumps", "make_converter", "structure", "unstructure"]
 T = TypeVar("T")
 # ASCII digits only: str.isdigit() also accepts "²", which int() rejects.
 _DECIMAL = re.compile(r"-?[0-9]+")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _enum_of_union(tp: Any) -> type[WireIntEnum] | None:
@@ -111,6 +116,10 @@ def _configure(converter: cattrs.Converter, *, strict: bool) -> None:
             return None
         enum_cls = _enum_of_union(tp)
         assert enum_cls is not None
+        if isinstance(value, str):
+            # The reference compares codes with ===: "1" is no known type there, and
+            # reading it as 1 here would act on something the reference ignores.
+            raise TypeError("expected an integer code, got a string")
         return open_enum(enum_cls, scalar_hooks[int](value, int))
 
     converter.register_structure_hook_func(
@@ -212,5 +221,16 @@ def unstructure(obj: object) -> Any:
 
 
 def dumps(obj: object) -> bytes:
-    """Compact UTF-8 JSON as the references produce it (PROTOCOL Appendix C)."""
-    return json.dumps(unstructure(obj), ensure_ascii=False, separators=(",", ":")).encode()
+    """Compact UTF-8 JSON as the references produce it (PROTOCOL Appendix C).
+
+    Non-ASCII text is raw UTF-8, as with ``JSON.stringify``. A lone surrogate (which has
+    no UTF-8 form, e.g. ``"a\\ud800b"``) is written as a ``\\ud800`` escape, exactly as
+    the reference's well-formed ``JSON.stringify`` does, instead of failing the request.
+    """
+    text = json.dumps(unstructure(obj), ensure_ascii=False, separators=(",", ":"))
+    try:
+        return text.encode()
+    except UnicodeEncodeError:
+        # Surrogates can only be inside JSON strings (the syntax is ASCII), where an
+        # escape is equivalent; each one is escaped on its own, like a lone surrogate.
+        return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text).encode()

@@ -243,8 +243,13 @@ class GetUpdatesResp:
 
     @property
     def next_cursor(self) -> str | None:
-        """The cursor to store: ``get_updates_buf``, else the legacy ``sync_buf`` (§4.1)."""
-        return self.get_updates_buf or self.sync_buf or None
+        """The cursor to store: a non-empty ``get_updates_buf``, else ``None`` (§4.1).
+
+        The deprecated ``sync_buf`` is never used as the cursor (TS-ref ignores it; RS
+        falls back to it): it is a different, older value, and resuming from it could
+        replay or skip messages.
+        """
+        return self.get_updates_buf or None
 
 
 @attrs.frozen
