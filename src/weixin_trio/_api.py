@@ -357,6 +357,7 @@ class ILinkClient(Endpoints):
         media: MediaRef,
         *,
         to: str | os.PathLike[str] | None = None,
+        overwrite: bool = False,
         max_bytes: int = DEFAULT_MAX_DOWNLOAD,
         progress: Progress | None = None,
     ) -> Path | bytes:
@@ -364,17 +365,22 @@ class ILinkClient(Endpoints):
 
         Args:
             media: One of ``Message.media``.
-            to: A directory (a safe file name is chosen inside it), a file path, or
+            to: A directory (an existing one, or any path ending in ``/``, which is
+                created; a safe file name is chosen inside it), a file path, or
                 ``None`` to get the bytes back.
+            overwrite: Replace an existing file. By default it is kept and a free
+                name beside it is used (``name (1).ext``).
             max_bytes: Size cap (default 100 MiB), enforced before and during the
                 transfer.
             progress: ``progress(received_bytes, total_bytes)``.
 
         Returns:
-            The path written, or the bytes.
+            The path written (see ``overwrite``), or the bytes.
 
         Raises:
-            CdnError: Failed, refused host, too large, size mismatch, bad key/padding.
+            CdnError: Failed, refused host, too large, size mismatch, bad key/padding,
+                or a video, file or voice item without a key (never downloaded).
+            OSError: The file cannot be written locally.
 
         Cancellation:
             Safe: no partial file is left under the final name.
@@ -383,9 +389,11 @@ class ILinkClient(Endpoints):
             self,
             media.media,
             aes_key_hex=media.aes_key_hex,
+            require_key=media.kind is not MediaKind.IMAGE,
             advertised_size=media.size,
             expected_size=media.size if media.kind is MediaKind.FILE else None,
             to=to,
+            overwrite=overwrite,
             file_name=download_name(media),
             max_bytes=max_bytes,
             progress=progress,

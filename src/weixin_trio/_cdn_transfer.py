@@ -6,8 +6,10 @@ parameters; a second pass encrypts chunk by chunk (AES-128-ECB has no chaining) 
 POST body. At most 3 attempts on 5xx and network errors, with backoff; none on 4xx.
 
 Download: the ciphertext is streamed, decrypted chunk by chunk and written to a
-temporary file beside the target, renamed into place only when complete and verified;
-a size cap is enforced before (advertised size) and during the transfer.
+temporary file beside the target, moved into place only when complete and verified;
+a size cap is enforced before (advertised size) and during the transfer. An existing
+file is never replaced unless asked (a free ``name (1).ext`` is taken instead), and
+temporary files a crash left behind are cleaned up by the next download there.
 
 CDN URLs carry secret capabilities in their query: no error message here contains one,
 and httpx's own exceptions (which may) are not chained into ours.
@@ -18,8 +20,12 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
+import stat
 import tempfile
-from collections.abc import AsyncIterable, AsyncIterator, Callable
+import time
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Final, TypeAlias, final
 
@@ -41,6 +47,7 @@ __all__ = [
     "Progress",
     "UploadedMedia",
     "download_media",
+    "resolve_target",
     "upload_media",
 ]
 
@@ -277,9 +284,11 @@ async def download_media(
     media: w.CDNMedia,
     *,
     aes_key_hex: str | None = None,
+    require_key: bool = False,
     advertised_size: int | None = None,
     expected_size: int | None = None,
     to: str | os.PathLike[str] | None = None,
+    overwrite: bool = False,
     file_name: str = "file.bin",
     max_bytes: int = DEFAULT_MAX_DOWNLOAD,
     progress: Progress | None = None,
@@ -289,17 +298,26 @@ async def download_media(
     Args:
         media: The CDN reference.
         aes_key_hex: ``image_item.aeskey`` for images.
+        require_key: Refuse to download without a key (VIDEO, FILE and VOICE items:
+            the reference skips them, as their bytes would come back undecrypted).
         advertised_size: The size the message announced, checked against the cap
             before anything is fetched.
         expected_size: The exact plaintext size, when known (``file_item.len``),
             checked against the result.
-        to: A directory (the safe ``file_name`` is used inside it), a file path, or
-            ``None`` to return the bytes.
+        to: Where to save: see :func:`resolve_target`; ``None`` returns the bytes.
+        overwrite: Replace an existing file of the chosen name instead of picking a
+            free name beside it.
         file_name: The (already sanitised) name used when ``to`` is a directory.
         max_bytes: Size cap; larger objects fail before or during the transfer.
 
+    Returns:
+        The path written (which may differ from ``to``, see :func:`resolve_target`),
+        or the bytes.
+
     Raises:
-        CdnError: HTTP failure, an HTML answer, too large, size mismatch, bad padding.
+        CdnError: HTTP failure, an HTML answer, too large, size mismatch, a missing or
+            malformed key, bad padding.
+        OSError: The file cannot be written locally.
 
     Cancellation:
         Safe: the temporary file is removed; nothing appears under the final name.
@@ -315,10 +333,15 @@ async def download_media(
         full_url=media.full_url,
     )
     check_cdn_host(url, client.cdn_hosts)
-    key = image_key(aes_key_hex, media.aes_key)  # hex aeskey first, then media.aes_key
+    try:
+        key = image_key(aes_key_hex, media.aes_key)  # hex aeskey first, then media.aes_key
+    except CryptoError as exc:
+        raise CdnError(f"cannot decrypt the media: {exc}") from None
+    if key is None and require_key:
+        raise CdnError("the media has no aes_key: not downloaded (it would stay encrypted)")
     decryptor = AesEcbDecryptor(key) if key is not None else None
-    target = _target_path(to, file_name)
-    sink = _Sink(target)
+    target = await resolve_target(to, file_name)
+    sink = _Sink(target, overwrite=overwrite)
     try:
         async with client.cdn_http.stream("GET", url) as response:
             if response.status_code != 200:
@@ -356,19 +379,119 @@ async def download_media(
         raise
 
 
-def _target_path(to: str | os.PathLike[str] | None, file_name: str) -> Path | None:
+#: Temporary download files (``tempfile.mkstemp(prefix=".part-")``: 8 random characters).
+_PART_RE = re.compile(r"\.part-[a-z0-9_]{8}")
+#: A temporary file untouched for this long (seconds) is left over from a crash.
+STALE_PART_AGE: Final = 60.0
+_SEPARATORS = tuple(sep for sep in (os.sep, os.altsep, "/") if sep)
+
+
+async def resolve_target(to: str | os.PathLike[str] | None, file_name: str) -> Path | None:
+    """Where a download is written, before free-name selection at commit time.
+
+    - ``None``: nowhere (the bytes are returned).
+    - A path ending in a separator (``"inbox/"``) is a directory and is created if
+      missing; an existing directory is used as such. Either way the file is
+      ``file_name`` inside it.
+    - Anything else is the file path itself (its directory must exist).
+
+    In the chosen directory, temporary ``.part-*`` files of ours that nobody has
+    written for :data:`STALE_PART_AGE` seconds (left behind by a crash or a kill) are
+    removed; younger ones may belong to a download in progress and are kept.
+
+    Args:
+        to: The caller's ``to=``.
+        file_name: The safe name to use inside a directory.
+
+    Returns:
+        The target path, or ``None``.
+
+    Raises:
+        OSError: The directory cannot be created.
+
+    Cancellation:
+        Safe.
+    """
     if to is None:
+        await trio.lowlevel.checkpoint()
         return None
-    path = Path(to)
-    return path / file_name if path.is_dir() else path
+    text = os.fspath(to)
+    path = Path(text)
+    if text.endswith(_SEPARATORS):
+        await trio.to_thread.run_sync(partial(path.mkdir, parents=True, exist_ok=True))
+        target = path / file_name
+    elif await trio.Path(path).is_dir():
+        target = path / file_name
+    else:
+        target = path
+    await trio.to_thread.run_sync(_remove_stale_parts, target.parent, time.time())
+    return target
+
+
+def _remove_stale_parts(directory: Path, now: float) -> int:
+    """Delete our temporary files older than :data:`STALE_PART_AGE`; returns how many."""
+    removed = 0
+    try:
+        entries = os.scandir(directory)
+    except OSError:
+        return 0
+    with entries:
+        for entry in entries:
+            if not _PART_RE.fullmatch(entry.name):
+                continue
+            try:
+                info = entry.stat(follow_symlinks=False)
+                if stat.S_ISREG(info.st_mode) and now - info.st_mtime > STALE_PART_AGE:
+                    os.unlink(entry.path)
+                    removed += 1
+            except OSError:  # gone meanwhile, or not ours to delete
+                continue
+    if removed:
+        log.info("removed %d stale temporary download file(s)", removed)
+    return removed
+
+
+def _free_names(target: Path) -> Iterator[Path]:
+    """``name.ext``, then ``name (1).ext``, ``name (2).ext``, ... (at most 10,000)."""
+    yield target
+    for n in range(1, 10_000):
+        yield target.with_name(f"{target.stem} ({n}){target.suffix}")
+
+
+def _place(temp: Path, target: Path, *, overwrite: bool) -> Path:
+    """Move the finished temp file to ``target``, or to a free name beside it.
+
+    A free name is claimed atomically (a hard link, or an exclusive create where the
+    file system has no hard links), so two downloads never take the same name and an
+    existing file, directory or symlink is never replaced unless ``overwrite``.
+    """
+    if overwrite and not target.is_dir():
+        os.replace(temp, target)
+        return target
+    for candidate in _free_names(target):
+        try:
+            os.link(temp, candidate)
+        except FileExistsError:
+            continue
+        except OSError:  # no hard links here: reserve the name, then move onto it
+            try:
+                os.close(os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+            except FileExistsError:
+                continue
+            os.replace(temp, candidate)
+            return candidate
+        os.unlink(temp)
+        return candidate
+    raise FileExistsError(f"no free file name next to {target.name}")
 
 
 @final
 class _Sink:
-    """Collects plaintext in memory, or in a temp file renamed into place on commit."""
+    """Collects plaintext in memory, or in a temp file moved into place on commit."""
 
-    def __init__(self, target: Path | None) -> None:
+    def __init__(self, target: Path | None, *, overwrite: bool = False) -> None:
         self.target = target
+        self.overwrite = overwrite
         self.size = 0
         self._buffer = bytearray()
         self._file: BinaryIO | None = None
@@ -394,9 +517,9 @@ class _Sink:
         assert self._temp is not None
         self._file.close()
         self._file = None
-        os.replace(self._temp, self.target)
+        placed = _place(self._temp, self.target, overwrite=self.overwrite)
         self._temp = None
-        return self.target
+        return placed
 
     async def discard(self) -> None:
         if self._file is not None:

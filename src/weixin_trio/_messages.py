@@ -252,13 +252,16 @@ class Message:
         media: MediaRef | None = None,
         *,
         to: str | os.PathLike[str] | None = None,
+        overwrite: bool = False,
         max_bytes: int = DEFAULT_MAX_DOWNLOAD,
         progress: Progress | None = None,
     ) -> Path | bytes:
         """Download and decrypt a media item of this message (default: the main one).
 
         The main item follows the reference priority image > video > file > voice
-        without transcript, falling back to quoted media.
+        without transcript, falling back to quoted media. ``to``, ``overwrite``,
+        ``max_bytes`` and ``progress`` are those of :meth:`ILinkClient.download` (an
+        existing file is kept unless ``overwrite``: a free name beside it is used).
 
         Raises:
             LookupError: The message has no downloadable media.
@@ -272,7 +275,9 @@ class Message:
             media = primary_media(self.media, self.quote)
             if media is None:
                 raise LookupError("this message has no downloadable media")
-        return await ctx.client.download(media, to=to, max_bytes=max_bytes, progress=progress)
+        return await ctx.client.download(
+            media, to=to, overwrite=overwrite, max_bytes=max_bytes, progress=progress
+        )
 
     def typing(self) -> AbstractAsyncContextManager[None]:
         """``async with msg.typing():`` shows "typing…" to the sender while the block runs.
