@@ -218,3 +218,47 @@ async def test_secrets_not_in_reprs(
     session = await run_session(fake_ilink, ilink_client, caplog)
     for text in session.reprs:
         assert leaks(text, session.secrets) == []
+
+
+@pytest.mark.slow
+async def test_httpcore_debug_lines_hold_no_secrets_over_loopback(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """httpcore logs raw response headers at DEBUG (``x-encrypted-param``: a capability).
+
+    Real TCP, so the real httpx/httpcore stack logs; real clock, guarded.
+    """
+    from weixin_trio._inbound import extract_media
+    from weixin_trio.testing import FakeILinkServer
+
+    for name in ("", "httpx", "httpcore", "httpcore.http11", "httpcore.connection"):
+        caplog.set_level(logging.DEBUG, logger=name or None)
+    fake = FakeILinkServer(hold=1.0)
+    with trio.fail_after(20):
+        async with trio.open_nursery() as nursery:
+            base_url = await nursery.start(fake.serve)
+            async with open_client(
+                token=fake.token, base_url=base_url, cdn_base_url=fake.cdn_base_url, pacing=None
+            ) as client:
+                fake.inject_file(USER, b"secret file contents", "doc.txt")
+                [msg] = (await client.get_updates("")).msgs
+                [ref] = extract_media(msg)
+                assert await client.download(ref) == b"secret file contents"
+                await client.send_file(
+                    USER, b"reply file", file_name="r.txt", context_token=msg.context_token
+                )
+                await client.send_text(USER, "done", context_token=msg.context_token)
+            nursery.cancel_scope.cancel()
+    secrets = {fake.token, *fake.default.context_tokens.values()}
+    for obj in fake.cdn.objects.values():
+        secrets |= {obj.param, obj.key.hex(), base64.b64encode(obj.key).decode()}
+        secrets.add(encode_aes_key_for_media(obj.key))
+    secrets.discard("")
+    assert len(fake.cdn.objects) == 2  # the download and the upload both happened
+    records = caplog.records
+    core = [r for r in records if r.name.startswith("httpcore")]
+    assert any("x-encrypted-param" in r.getMessage() for r in core)  # the line is there
+    assert any("/c2c/download" in r.getMessage() for r in records)  # and the CDN request
+    for record in records:
+        assert leaks(record.getMessage(), secrets) == [], record.name
+    assert leaks(caplog.text, secrets) == []
