@@ -58,6 +58,30 @@ def test_appendix_b_download_url() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("base", "download", "upload"),
+    [
+        (
+            "https://proxy/c2c?x=1",
+            "https://proxy/c2c/download?x=1&encrypted_query_param=p",
+            "https://proxy/c2c/upload?x=1&encrypted_query_param=p&filekey=k",
+        ),
+        (
+            "https://proxy/c2c/?x=1#f",
+            "https://proxy/c2c/download?x=1&encrypted_query_param=p",
+            "https://proxy/c2c/upload?x=1&encrypted_query_param=p&filekey=k",
+        ),
+    ],
+)
+def test_a_cdn_base_with_a_query_keeps_it_and_the_action_goes_into_the_path(
+    base: str, download: str, upload: str
+) -> None:
+    # Sibling of join_url (docs/deviations.md): the reference's concatenation would put
+    # "/download" inside the query.
+    assert download_url(base, "p") == download
+    assert upload_url(base, "p", "k") == upload
+
+
 def test_upload_url_example() -> None:
     assert upload_url(BASE, "eyJ2IjoxfQ==", "5b0e8f1d2c3a4b5c6d7e8f9011223344") == (
         "https://novac2c.cdn.weixin.qq.com/c2c/upload?encrypted_query_param=eyJ2IjoxfQ%3D%3D"

@@ -12,6 +12,9 @@ Deliberate differences from the reference (TS-ref 2.4.3):
 
 * trailing slashes of ``cdn_base_url`` are removed before ``/download`` or ``/upload``
   is appended; the reference builds ``…/c2c//download`` from ``…/c2c/``;
+* a ``cdn_base_url`` with a query string (a proxy's ``https://proxy/c2c?x=1``) keeps
+  it as the query, and ``/download`` goes into the path; the reference's string
+  concatenation puts it inside the query;
 * a download ``full_url`` is trimmed of surrounding whitespace (the reference uses it
   verbatim; it trims only ``upload_full_url``), and a blank one counts as absent;
 * choosing a download URL with neither ``full_url`` nor ``encrypt_query_param`` raises
@@ -28,7 +31,7 @@ from __future__ import annotations
 
 import re
 from typing import TYPE_CHECKING, Final
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from ._errors import CdnError
 
@@ -83,8 +86,12 @@ def encode_uri_component(value: str) -> str:
         raise CdnError("CDN query parameter is not valid Unicode") from None
 
 
-def _base(cdn_base_url: str) -> str:
-    return cdn_base_url.rstrip("/")
+def _join(cdn_base_url: str, action: str, query: str) -> str:
+    """``{base}/{action}?{query}``; a query of the base itself is kept, before ours."""
+    parts = urlsplit(cdn_base_url)
+    path = f"{parts.path.rstrip('/')}/{action}"
+    query = f"{parts.query}&{query}" if parts.query else query
+    return urlunsplit((parts.scheme, parts.netloc, path, query, ""))
 
 
 def download_url(cdn_base_url: str, encrypted_query_param: str) -> str:
@@ -96,13 +103,15 @@ def download_url(cdn_base_url: str, encrypted_query_param: str) -> str:
         encrypted_query_param: ``CDNMedia.encrypt_query_param``.
 
     Returns:
-        ``{base}/download?encrypted_query_param={enc(param)}``.
+        ``{base}/download?encrypted_query_param={enc(param)}``; a query string of
+        the base stays the query (the action goes into the path), before the
+        parameter.
 
     Raises:
         CdnError: If the parameter contains a lone surrogate.
     """
     param = encode_uri_component(encrypted_query_param)
-    return f"{_base(cdn_base_url)}/download?encrypted_query_param={param}"
+    return _join(cdn_base_url, "download", f"encrypted_query_param={param}")
 
 
 def upload_url(cdn_base_url: str, upload_param: str, filekey: str) -> str:
@@ -121,7 +130,7 @@ def upload_url(cdn_base_url: str, upload_param: str, filekey: str) -> str:
     """
     param = encode_uri_component(upload_param)
     key = encode_uri_component(filekey)
-    return f"{_base(cdn_base_url)}/upload?encrypted_query_param={param}&filekey={key}"
+    return _join(cdn_base_url, "upload", f"encrypted_query_param={param}&filekey={key}")
 
 
 def _trimmed(value: str | None) -> str:
