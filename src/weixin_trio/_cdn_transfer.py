@@ -18,6 +18,7 @@ and httpx's own exceptions (which may) are not chained into ours.
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
 import os
 import re
@@ -27,7 +28,7 @@ import time
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterator
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, Final, TypeAlias, final
+from typing import TYPE_CHECKING, BinaryIO, Final, Literal, TypeAlias, final
 
 import attrs
 import httpx
@@ -36,6 +37,7 @@ import trio
 from . import _wire as w
 from ._backoff import Backoff
 from ._errors import CdnError
+from ._util import run_blocking
 from .cdn import check_cdn_host, choose_download_url, choose_upload_url
 
 if TYPE_CHECKING:
@@ -84,6 +86,10 @@ class UploadedMedia:
     file_name: str | None
 
 
+def _open_unbuffered(path: str | os.PathLike[str], mode: Literal["rb", "wb"]) -> io.FileIO:
+    return io.FileIO(path, mode.replace("b", ""))
+
+
 @final
 class _Source:
     """A re-readable view of an upload source with known size and MD5."""
@@ -122,11 +128,12 @@ class _Source:
         src._temp = src.path
         digest = hashlib.md5(usedforsecurity=False)
         try:
-            async with await trio.open_file(name, "wb") as f:
+            f = await run_blocking(_open_unbuffered, name, "wb")
+            with f:
                 async for chunk in stream:
                     digest.update(chunk)
                     src.size += len(chunk)
-                    await f.write(chunk)
+                    await run_blocking(f.write, chunk)
         except BaseException:
             src.close()
             raise
@@ -142,15 +149,18 @@ class _Source:
             return
         assert self.path is not None
         left = self.size
-        async with await trio.open_file(self.path, "rb") as f:
+        f = await run_blocking(_open_unbuffered, self.path, "rb")
+        with f:
             while not exact or left > 0:
-                chunk = await f.read(min(CHUNK, left) if exact else CHUNK)
+                chunk = await run_blocking(f.read, min(CHUNK, left) if exact else CHUNK)
                 if not chunk:
                     break
                 left -= len(chunk)
                 yield chunk
-            if exact and (left != 0 or await f.read(1)):
-                raise CdnError("the file changed size during the upload")
+            if exact:
+                grew: bytes | None = await run_blocking(f.read, 1)
+                if left != 0 or grew:
+                    raise CdnError("the file changed size during the upload")
 
     def close(self) -> None:
         if self._temp is not None:
@@ -418,13 +428,13 @@ async def resolve_target(to: str | os.PathLike[str] | None, file_name: str) -> P
     text = os.fspath(to)
     path = Path(text)
     if text.endswith(_SEPARATORS):
-        await trio.to_thread.run_sync(partial(path.mkdir, parents=True, exist_ok=True))
+        await run_blocking(partial(path.mkdir, parents=True, exist_ok=True))
         target = path / file_name
-    elif await trio.Path(path).is_dir():
+    elif await run_blocking(path.is_dir):
         target = path / file_name
     else:
         target = path
-    await trio.to_thread.run_sync(_remove_stale_parts, target.parent, time.time())
+    await run_blocking(_remove_stale_parts, target.parent, time.time())
     return target
 
 
@@ -507,7 +517,7 @@ class _Sink:
             self._temp = Path(name)
             self._file = os.fdopen(fd, "wb")
         if data:
-            await trio.to_thread.run_sync(self._file.write, data)
+            await run_blocking(self._file.write, data)
 
     async def commit(self) -> Path | bytes:
         if self.target is None:
