@@ -12,7 +12,6 @@ import time
 from typing import TYPE_CHECKING, Any, final
 
 import attrs
-import trio
 
 from . import _wire as w
 from ._cdn_transfer import DEFAULT_MAX_DOWNLOAD, download_media
@@ -31,6 +30,7 @@ from ._sent import (
     reply_client_id,
 )
 from ._typing import typing_indicator
+from ._util import run_blocking
 from .markdown import filter_markdown
 from .media import MediaKind, download_name
 from .text import split_text
@@ -39,7 +39,6 @@ if TYPE_CHECKING:
     import os
     from collections.abc import Iterator
     from contextlib import AbstractAsyncContextManager
-    from pathlib import Path
 
     from ._cdn_transfer import MediaSource, Progress
     from ._inbound import MediaRef
@@ -330,12 +329,12 @@ class ILinkClient(Endpoints):
         """
         from .voice import SILK_SAMPLE_RATE, is_silk, silk_duration_ms, wav_to_silk
 
-        data = source if isinstance(source, bytes) else await trio.Path(source).read_bytes()
+        data = source if isinstance(source, bytes) else await run_blocking(Path(source).read_bytes)
         if is_silk(data):
             silk, rate = data, SILK_SAMPLE_RATE
-            duration = playtime_ms or await trio.to_thread.run_sync(silk_duration_ms, data)
+            duration = playtime_ms or await run_blocking(silk_duration_ms, data)
         else:
-            silk, duration, rate = await trio.to_thread.run_sync(wav_to_silk, data)
+            silk, duration, rate = await run_blocking(wav_to_silk, data)
         voice = w.VoiceItem(
             encode_type=w.VoiceEncodeType.SILK,
             bits_per_sample=16,

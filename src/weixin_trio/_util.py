@@ -36,7 +36,7 @@ def _clock_autojumps() -> bool:
 
 
 async def run_blocking(fn: Callable[..., T], *args: Any) -> T:
-    """Run blocking file I/O in a worker thread (``trio.to_thread.run_sync``).
+    """Run blocking work (file I/O, codecs) in a worker thread (``trio.to_thread``).
 
     Under an autojumping ``MockClock`` (tests with ``autojump_clock``) it runs inline
     instead: while a worker thread runs, every task looks blocked, so the clock would
