@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, final
 
 import attrs
