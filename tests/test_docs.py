@@ -264,3 +264,15 @@ def test_diagrams_are_shipped_rendered_not_as_raw_mermaid() -> None:
         svg = source.with_suffix(".svg")
         assert svg.read_text().lstrip().startswith("<svg"), svg
         assert any(f"diagrams/{svg.name}" in page.read_text() for page in PAGES), svg
+
+
+def test_docstrings_use_mkdocstrings_references_not_sphinx_roles() -> None:
+    # The API reference renders Markdown: a Sphinx role would show as raw ":class:".
+    role = re.compile(r":(class|meth|func|attr|exc|mod|data|obj):`")
+    found = [
+        f"{path.relative_to(ROOT)}:{n}"
+        for path in sorted((ROOT / "src").rglob("*.py"))
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        if role.search(line)
+    ]
+    assert found == []

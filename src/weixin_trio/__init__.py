@@ -1,9 +1,9 @@
 """weixin_trio: a trio structured-concurrency library for WeChat iLink ("ClawBot") bots.
 
 The public API lives here; submodules with a leading underscore are private.
-Sans-IO helpers are public modules of their own: :mod:`weixin_trio.markdown`,
-:mod:`weixin_trio.text`, :mod:`weixin_trio.crypto`, :mod:`weixin_trio.cdn`,
-:mod:`weixin_trio.media`; the test kit is :mod:`weixin_trio.testing`.
+Sans-IO helpers are public modules of their own: [`weixin_trio.markdown`][weixin_trio.markdown],
+`weixin_trio.text`, `weixin_trio.crypto`, `weixin_trio.cdn`,
+`weixin_trio.media`; the test kit is `weixin_trio.testing`.
 """
 
 import contextlib

@@ -1,6 +1,6 @@
 """``ILinkClient``: the endpoints plus the high-level sends (text, media, runs, typing).
 
-The endpoint methods and the error choke point live in :mod:`weixin_trio._endpoints`;
+The endpoint methods and the error choke point live in `weixin_trio._endpoints`;
 this module adds what a bot author calls: text through the markdown filter and the
 chunker, send windows, runs, typing, and media through the encrypted CDN.
 """
@@ -61,14 +61,14 @@ __all__ = [
 class ILinkClient(Endpoints):
     """A connection to the iLink bot API for one bot account.
 
-    Obtain one from :func:`weixin_trio.open_client`. The endpoint methods map one-to-one
-    onto PROTOCOL §2; the high-level sends (:meth:`send_text`, :meth:`send_media`, ...)
+    Obtain one from `weixin_trio.open_client`. The endpoint methods map one-to-one
+    onto PROTOCOL §2; the high-level sends (`send_text`, `send_media`, ...)
     build messages, attach the user's context token and a fresh ``client_id``, and
     check the user's send window.
 
-    Every method may raise :class:`~weixin_trio.TransportError`,
-    :class:`~weixin_trio.ApiError` (and its subclasses) or
-    :class:`~weixin_trio.ProtocolError`; nothing else escapes on purpose.
+    Every method may raise [`TransportError`][weixin_trio.TransportError],
+    [`ApiError`][weixin_trio.ApiError] (and its subclasses) or
+    [`ProtocolError`][weixin_trio.ProtocolError]; nothing else escapes on purpose.
     """
 
     def prepare_text(self, text: str) -> list[str]:
@@ -106,7 +106,7 @@ class ILinkClient(Endpoints):
             SendWindowClosedError: The user's send window is closed.
 
         Cancellation:
-            As :meth:`send_message`.
+            As `send_message`.
         """
         token = self.resolve_context_token(to, context_token)
         if count_in_window:
@@ -120,7 +120,7 @@ class ILinkClient(Endpoints):
         return result
 
     def check_send_window(self, to: str, context_token: str | None = None) -> None:
-        """Raise :class:`SendWindowClosedError` if a send to ``to`` would be refused.
+        """Raise `SendWindowClosedError` if a send to ``to`` would be refused.
 
         Args:
             to: The peer.
@@ -157,7 +157,7 @@ class ILinkClient(Endpoints):
     ) -> AbstractAsyncContextManager[None]:
         """``async with client.typing(user):`` shows "typing…" while the block runs.
 
-        See :func:`weixin_trio._typing.typing_indicator`: keep-alive every 5 s, a
+        See `weixin_trio._typing.typing_indicator`: keep-alive every 5 s, a
         guaranteed cancel on exit, and no failure if the ticket cannot be had.
         """
         return typing_indicator(self, to, context_token=context_token)
@@ -198,7 +198,7 @@ class ILinkClient(Endpoints):
             RateLimitedError: Throttled (``ret -2``); not delivered.
 
         Cancellation:
-            As :meth:`send_message`; parts already sent stay sent.
+            As `send_message`; parts already sent stay sent.
         """
         if queue_if_closed and not self.send_window(to, context_token=context_token).is_open:
             self.prepare_text(text)  # refuse empty texts now, not at flush time
@@ -220,7 +220,7 @@ class ILinkClient(Endpoints):
         next_client_id: ClientIdSource,
         run_id: str | None = None,
     ) -> SendResult:
-        """:meth:`send_text` with a ``client_id`` source per part (used by replies)."""
+        """`send_text` with a ``client_id`` source per part (used by replies)."""
         chunks = self.prepare_text(text)
         token = self.resolve_context_token(to, context_token)
         results: list[SendResult] = []
@@ -284,26 +284,26 @@ class ILinkClient(Endpoints):
         )
 
     async def send_image(self, to: str, source: MediaSource, **options: Any) -> SendResult:
-        """Send an image (see :meth:`send_media` for the options).
+        """Send an image (see `send_media` for the options).
 
         Cancellation:
-            As :meth:`send_media`.
+            As `send_media`.
         """
         return await self.send_media(to, source, kind=MediaKind.IMAGE, **options)
 
     async def send_video(self, to: str, source: MediaSource, **options: Any) -> SendResult:
-        """Send a video (see :meth:`send_media` for the options).
+        """Send a video (see `send_media` for the options).
 
         Cancellation:
-            As :meth:`send_media`.
+            As `send_media`.
         """
         return await self.send_media(to, source, kind=MediaKind.VIDEO, **options)
 
     async def send_file(self, to: str, source: MediaSource, **options: Any) -> SendResult:
-        """Send a file attachment (see :meth:`send_media` for the options).
+        """Send a file attachment (see `send_media` for the options).
 
         Cancellation:
-            As :meth:`send_media`.
+            As `send_media`.
         """
         return await self.send_media(to, source, kind=MediaKind.FILE, **options)
 
@@ -326,7 +326,7 @@ class ILinkClient(Endpoints):
             ValueError: Neither SILK nor a usable WAV.
 
         Cancellation:
-            As :meth:`send_media`.
+            As `send_media`.
         """
         from .voice import SILK_SAMPLE_RATE, is_silk, silk_duration_ms, wav_to_silk
 

@@ -314,14 +314,14 @@ async def download_media(
             before anything is fetched.
         expected_size: The exact plaintext size, when known (``file_item.len``),
             checked against the result.
-        to: Where to save: see :func:`resolve_target`; ``None`` returns the bytes.
+        to: Where to save: see `resolve_target`; ``None`` returns the bytes.
         overwrite: Replace an existing file of the chosen name instead of picking a
             free name beside it.
         file_name: The (already sanitised) name used when ``to`` is a directory.
         max_bytes: Size cap; larger objects fail before or during the transfer.
 
     Returns:
-        The path written (which may differ from ``to``, see :func:`resolve_target`),
+        The path written (which may differ from ``to``, see `resolve_target`),
         or the bytes.
 
     Raises:
@@ -406,7 +406,7 @@ async def resolve_target(to: str | os.PathLike[str] | None, file_name: str) -> P
     - Anything else is the file path itself (its directory must exist).
 
     In the chosen directory, temporary ``.part-*`` files of ours that nobody has
-    written for :data:`STALE_PART_AGE` seconds (left behind by a crash or a kill) are
+    written for `STALE_PART_AGE` seconds (left behind by a crash or a kill) are
     removed; younger ones may belong to a download in progress and are kept.
 
     Args:
@@ -439,7 +439,7 @@ async def resolve_target(to: str | os.PathLike[str] | None, file_name: str) -> P
 
 
 def _remove_stale_parts(directory: Path, now: float) -> int:
-    """Delete our temporary files older than :data:`STALE_PART_AGE`; returns how many."""
+    """Delete our temporary files older than `STALE_PART_AGE`; returns how many."""
     removed = 0
     try:
         entries = os.scandir(directory)

@@ -458,7 +458,7 @@ async def _serve_until_signal(
     running handlers are cancelled at once (their messages stay pending and are
     redelivered at the next start), ``notifystop`` is skipped, and the exit code is
     130. A signal while still starting cancels the start (130). Should the cut stop
-    not finish within :data:`HARD_STOP_AFTER` seconds, or on a third signal, the
+    not finish within `HARD_STOP_AFTER` seconds, or on a third signal, the
     process exits at once, as after a kill (the journal is crash-safe).
     """
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:

@@ -102,16 +102,16 @@ async def open_client(
             raises the first failure.
         send_window: Per-user send window limits (24 h / 10 sends per inbound message
             by default); ``None`` switches the check off.
-        markdown: Filter outbound text through :func:`weixin_trio.markdown.filter_markdown`.
+        markdown: Filter outbound text through `weixin_trio.markdown.filter_markdown`.
         text_limit: Longest text message; longer texts are split.
-        account: A stored account (e.g. :class:`weixin_trio.login.Account`): its token,
+        account: A stored account (e.g. `weixin_trio.login.Account`): its token,
             base URL and id are used unless given explicitly.
         cdn_hosts: Hosts media may be fetched from or uploaded to. Default: the host
             of ``cdn_base_url`` and the WeChat CDN; server-supplied full URLs pointing
             anywhere else are refused.
 
     Yields:
-        The :class:`ILinkClient`.
+        The [`ILinkClient`][weixin_trio.ILinkClient].
 
     Cancellation:
         Leaving the block closes the HTTP clients this function created; in-flight

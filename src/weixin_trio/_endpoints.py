@@ -1,6 +1,6 @@
 """The endpoint layer of ``ILinkClient``: one async method per endpoint, one error choke point.
 
-Every request goes through :meth:`ILinkClient._call`, which builds headers, encodes the
+Every request goes through `ILinkClient._call`, which builds headers, encodes the
 body, performs the request and translates every failure into the tree of
 ``weixin_trio._errors``. Nothing here has a ``timeout=`` argument: callers scope with
 trio (``trio.move_on_after``); the httpx timeouts are only a safety net.
@@ -68,7 +68,7 @@ T = TypeVar("T")
 
 
 class Endpoints(metaclass=NoPublicConstructor):
-    """The endpoint layer of :class:`~weixin_trio.ILinkClient`: one method per endpoint."""
+    """The endpoint layer of [`ILinkClient`][weixin_trio.ILinkClient]: one method per endpoint."""
 
     def __init__(
         self,
@@ -421,7 +421,7 @@ class Endpoints(metaclass=NoPublicConstructor):
     ) -> w.WeixinMessage:
         """An outbound message exactly as the references build it (PROTOCOL §5.1).
 
-        A :class:`ReplyId` becomes the reply's id for exactly these items.
+        A `ReplyId` becomes the reply's id for exactly these items.
         """
         if isinstance(client_id, ReplyId):
             client_id = client_id.for_items(items)
@@ -454,7 +454,7 @@ def _as_code(endpoint: str, obj: Mapping[str, Any], key: str) -> int | None:
 
 
 def _check_status(endpoint: str, obj: Mapping[str, Any], *, require_ret_zero: bool) -> None:
-    """Raise the right :class:`ApiError` for a failed body (PROTOCOL §2.1)."""
+    """Raise the right [`ApiError`][weixin_trio.ApiError] for a failed body (PROTOCOL §2.1)."""
     ret = _as_code(endpoint, obj, "ret")
     errcode = _as_code(endpoint, obj, "errcode")
     failed = bool(ret) or bool(errcode) or (require_ret_zero and ret != 0)

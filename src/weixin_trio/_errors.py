@@ -1,6 +1,6 @@
 """The exception tree of weixin_trio.
 
-Every error the library raises on purpose derives from :class:`WeixinError`::
+Every error the library raises on purpose derives from [`WeixinError`][weixin_trio.WeixinError]::
 
     WeixinError
     ├── TransportError            network failure: DNS, connect, reset, broken body

@@ -4,20 +4,20 @@ The monitor and the Redis fan-out worker run handlers the same way, through this
 implementation:
 
 - The handler runs at most ``max_attempts`` times (counting the attempts a previous
-  run already made); between attempts a per-message :class:`~weixin_trio.Backoff`
+  run already made); between attempts a per-message [`Backoff`][weixin_trio.Backoff]
   (capped, jittered, exponential by default) waits.
 - ``handler_timeout`` bounds one attempt; a timed-out attempt counts as a failure.
 - Only real handler failures count: a refusal by the send window
-  (:class:`~weixin_trio.SendWindowClosedError`) is a final outcome (the reply cannot
+  (`SendWindowClosedError`) is a final outcome (the reply cannot
   be shown, and retrying would not change that), an interrupt finishes the message,
   and a stop that cuts the handler leaves the message pending. Transient send
   failures never get here: sends retry them themselves (``send_retry`` of
-  :func:`~weixin_trio.open_client`); a send that stayed failed past its retries counts.
-- A message given up gets a :class:`~weixin_trio.DeadLetter` whose ``error`` starts
+  [`open_client`][weixin_trio.open_client]); a send that stayed failed past its retries counts.
+- A message given up gets a [`DeadLetter`][weixin_trio.DeadLetter] whose ``error`` starts
   with its cause: ``handler``, ``timeout`` or ``send`` (the monitor also writes
   ``malformed`` ones).
 
-The host (monitor or worker) decides what a stop means through :class:`RunHost`.
+The host (monitor or worker) decides what a stop means through `RunHost`.
 """
 
 from __future__ import annotations
@@ -92,7 +92,7 @@ class HandlerCounters(Protocol):
 
 @attrs.define
 class RunnerCounters:
-    """A plain set of :class:`HandlerCounters` (the worker's)."""
+    """A plain set of `HandlerCounters` (the worker's)."""
 
     handled: int = 0
     failed: int = 0
@@ -110,7 +110,7 @@ class Job:
         message: The message the handler gets.
         raw: Its wire JSON (for the dead letter).
         attempts: Failed attempts so far (a redelivery continues the count).
-        interrupted: Set by the host before it cancels :attr:`scope`.
+        interrupted: Set by the host before it cancels `scope`.
         scope: The running attempt's cancel scope (``None`` between attempts).
     """
 
@@ -128,7 +128,7 @@ class Outcome:
     Attributes:
         kind: ``handled`` (the handler returned), ``interrupted``, ``refused`` (the
             send window refused a reply), ``cut`` (a stop; the message stays
-            pending) or ``dead`` (given up; see :attr:`dead_letter`).
+            pending) or ``dead`` (given up; see `dead_letter`).
         attempts: Failed attempts, including earlier runs'.
         error: The last error, if any.
         dead_letter: The dead letter to keep, for ``dead``.

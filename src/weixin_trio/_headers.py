@@ -1,7 +1,7 @@
 """Request building helpers: URL joining and HTTP headers (PROTOCOL §1.2, §1.4, §1.5).
 
-Sans-IO: every function is pure except :func:`x_wechat_uin` without an argument (and
-:func:`post_headers`, which calls it), which draws a fresh random number.
+Sans-IO: every function is pure except `x_wechat_uin` without an argument (and
+`post_headers`, which calls it), which draws a fresh random number.
 
 - ``iLink-App-ClientVersion`` is computed like the reference's ``buildClientVersion``:
   each dot-separated part goes through JavaScript's ``parseInt(part, 10)`` (leading
@@ -88,7 +88,7 @@ def client_version_header(version: str) -> str:
         version: The client's own version string, e.g. ``"2.4.6"``.
 
     Returns:
-        The decimal text of :func:`client_version_number`, e.g. ``"132102"``.
+        The decimal text of `client_version_number`, e.g. ``"132102"``.
     """
     return str(client_version_number(version))
 
@@ -235,7 +235,7 @@ def common_headers(*, app_id: str, client_version: str, route_tag: str | None) -
     Args:
         app_id: ``iLink-App-Id`` (``"bot"``).
         client_version: The client's own version string (e.g. ``"2.4.6"``); the header
-            carries its encoded number (:func:`client_version_header`).
+            carries its encoded number (`client_version_header`).
         route_tag: ``SKRouteTag``; surrounding whitespace is trimmed (as the
             reference's ``String(value).trim()`` would; HTTP forbids it in a value),
             and the header is omitted when nothing is left.
@@ -260,7 +260,7 @@ def get_headers(common: Mapping[str, str]) -> dict[str, str]:
     """Headers of a GET request: the common headers only (§1.4).
 
     Args:
-        common: The result of :func:`common_headers`.
+        common: The result of `common_headers`.
 
     Returns:
         A copy of ``common``.
@@ -276,7 +276,7 @@ def post_headers(
     Args:
         token: The bot token; ``Authorization: Bearer <token>`` is sent only when the
             token is non-empty after stripping whitespace (never for the QR fetch).
-        common: The result of :func:`common_headers`.
+        common: The result of `common_headers`.
         uin: The ``X-WECHAT-UIN`` value; ``None`` draws a fresh one (the normal case).
 
     Returns:

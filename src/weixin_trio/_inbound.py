@@ -1,6 +1,6 @@
 """What a bot needs from an inbound message: body text, quote, media (PROTOCOL §3.10).
 
-Sans-IO and total: every function accepts any :class:`~weixin_trio._wire.WeixinMessage`
+Sans-IO and total: every function accepts any `WeixinMessage`
 the lenient converter can produce (every field optional) and never raises. Items of
 unknown types are ignored; a payload that does not match its item's ``type`` (an
 ``image_item`` on a type-5 item, say) is ignored like the reference does.
@@ -11,7 +11,7 @@ item's ``ref_msg`` (a quote) adds a ``[引用: <title> | <quoted text>]`` line b
 text, built recursively for nested quotes, unless the quoted item is media (then only
 the text is kept) or both parts are empty. The quoted parts are not escaped (vector
 ``in-ref-special-chars``): we keep this format so bodies match the reference; use
-:func:`extract_quote` for the structured data.
+`extract_quote` for the structured data.
 
 Deliberate differences from the reference:
 
@@ -19,9 +19,9 @@ Deliberate differences from the reference:
   ``"second"`` where the reference gives ``""`` (vector ``in-text-empty-string``). The
   first empty TEXT item is still used (with its quote line, if any) when nothing else
   in the message has text.
-- :func:`extract_media` returns every media item in order, not only the first by
-  priority; :func:`primary_media` makes the reference's choice among them.
-- A media item without ``media`` (the CDN reference) yields no :class:`MediaRef`: there
+- `extract_media` returns every media item in order, not only the first by
+  priority; `primary_media` makes the reference's choice among them.
+- A media item without ``media`` (the CDN reference) yields no `MediaRef`: there
   is nothing to download and nothing to describe.
 - Quotes nested deeper than 32 levels are not rendered (a guard against hostile input;
   the reference recurses without limit).
@@ -118,7 +118,7 @@ class Quote:
     Attributes:
         title: ``ref_msg.title``: the server's summary of the quoted message.
         text: The quoted item's own body (text, nested quote lines, or a voice
-            transcript), computed like :func:`extract_body`.
+            transcript), computed like `extract_body`.
         message_id: ``ref_msg.message_item.msg_id``: the quoted message's id as text.
         media: The quoted item when it is media (``item_index`` is the quoting item's).
         item: The raw quoted item.
@@ -311,7 +311,7 @@ def extract_media(msg: WeixinMessage) -> tuple[MediaRef, ...]:
         msg: An inbound message.
 
     Returns:
-        One :class:`MediaRef` per IMAGE, VIDEO, FILE or VOICE item whose payload
+        One [`MediaRef`][weixin_trio.MediaRef] per IMAGE, VIDEO, FILE or VOICE item whose payload
         carries a ``media`` object; other items are skipped.
     """
     refs = (_media_ref(item, i) for i, item in enumerate(msg.item_list or ()))
@@ -323,13 +323,13 @@ def primary_media(refs: tuple[MediaRef, ...], quote: Quote | None = None) -> Med
 
     Priority IMAGE > VIDEO > FILE > VOICE (a voice item only when it has no transcript);
     within a kind, the first. Only downloadable items count (see
-    :attr:`MediaRef.downloadable`). When there is none, the quoted media of ``quote`` is
+    `MediaRef.downloadable`). When there is none, the quoted media of ``quote`` is
     used on the same terms (downloadable, and a voice only without a transcript), as the
     reference falls back to the media item a TEXT item quotes.
 
     Args:
-        refs: The result of :func:`extract_media`.
-        quote: The result of :func:`extract_quote`, for the fallback.
+        refs: The result of `extract_media`.
+        quote: The result of `extract_quote`, for the fallback.
 
     Returns:
         The chosen item, or ``None``.

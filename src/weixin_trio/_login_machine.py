@@ -1,9 +1,9 @@
 """The sans-IO core of QR login (PROTOCOL §2.8): result types, errors, state machine.
 
-Nothing here performs I/O or knows about trio. :class:`QrLoginMachine` is fed the
+Nothing here performs I/O or knows about trio. `QrLoginMachine` is fed the
 responses of ``get_bot_qrcode`` and ``get_qrcode_status`` and answers with the next
-:data:`Action`; :func:`weixin_trio.login.login` is the thin trio shell that carries the
-actions out. Every name is re-exported (and documented) by :mod:`weixin_trio.login`.
+`Action`; `weixin_trio.login.login` is the thin trio shell that carries the
+actions out. Every name is re-exported (and documented) by [`weixin_trio.login`][weixin_trio.login].
 """
 
 from __future__ import annotations
@@ -98,8 +98,8 @@ def _secret_or_none(value: str | None) -> str:
 class Account:
     """A bot account obtained by QR login: everything needed to open a client.
 
-    ``repr()`` never shows the token. Store it with :meth:`to_json` (the file must be
-    private: the token is full API access) and load it with :meth:`from_json`.
+    ``repr()`` never shows the token. Store it with `to_json` (the file must be
+    private: the token is full API access) and load it with `from_json`.
 
     Attributes:
         account_id: The bot id (``ilink_bot_id``, e.g. ``"3f2a…@im.bot"``).
@@ -127,7 +127,7 @@ class Account:
 
     @classmethod
     def from_json(cls, data: object) -> Account:
-        """Rebuild an account from :meth:`to_json` output.
+        """Rebuild an account from `to_json` output.
 
         Unknown keys are ignored (stores may add their own); ``user_id`` may be absent
         or ``null``. Every other field is required.
@@ -226,12 +226,12 @@ Action: TypeAlias = Poll | AskVerifyCode | Refresh | Done
 class QrLoginMachine:
     """The QR login protocol as a state machine, free of I/O.
 
-    Usage: fetch a QR code and pass the response to :meth:`on_qrcode`, then act on
-    :meth:`first_poll`; pass each status response to :meth:`on_status` (a client-side
-    long-poll timeout to :meth:`on_poll_timeout`, a failed poll to
-    :meth:`on_poll_failure`) and carry out the returned :data:`Action`. Answer
-    :class:`AskVerifyCode` with :meth:`on_verify_code` and :class:`Refresh` with a new
-    QR code (:meth:`on_qrcode` again).
+    Usage: fetch a QR code and pass the response to `on_qrcode`, then act on
+    `first_poll`; pass each status response to `on_status` (a client-side
+    long-poll timeout to `on_poll_timeout`, a failed poll to
+    `on_poll_failure`) and carry out the returned `Action`. Answer
+    `AskVerifyCode` with `on_verify_code` and `Refresh` with a new
+    QR code (`on_qrcode` again).
 
     The polling base starts at the QR base and moves on ``scaned_but_redirect``. Like
     the reference client it is **not** reset when the QR code is refreshed (PROTOCOL
@@ -245,7 +245,7 @@ class QrLoginMachine:
             base's own host is always allowed.
         max_qr_codes: QR codes in total, the first included.
         max_poll_failures: Failed status polls in a row after which the error surfaces.
-        clock: Wall clock for :attr:`Account.created_at`.
+        clock: Wall clock for `Account.created_at`.
     """
 
     def __init__(

@@ -1,4 +1,4 @@
-"""The scanner behind :class:`weixin_trio.markdown.StreamingMarkdownFilter`.
+"""The scanner behind `weixin_trio.markdown.StreamingMarkdownFilter`.
 
 A single-pass state machine over the unconsumed input; see ``markdown.py`` for what it
 does and where it deliberately differs from the reference client.

@@ -186,34 +186,34 @@ class Message:
         )
 
     async def reply_media(self, source: MediaSource, **options: Any) -> SendResult:
-        """Reply with a file, routed by MIME type (see :meth:`ILinkClient.send_media`).
+        """Reply with a file, routed by MIME type (see `ILinkClient.send_media`).
 
         Cancellation:
-            As :meth:`ILinkClient.send_media`.
+            As [`ILinkClient.send_media`][weixin_trio.ILinkClient.send_media].
         """
         return await self._reply_media(None, source, options)
 
     async def reply_image(self, source: MediaSource, **options: Any) -> SendResult:
-        """Reply with an image (see :meth:`ILinkClient.send_media` for the options).
+        """Reply with an image (see `ILinkClient.send_media` for the options).
 
         Cancellation:
-            As :meth:`ILinkClient.send_media`.
+            As [`ILinkClient.send_media`][weixin_trio.ILinkClient.send_media].
         """
         return await self._reply_media(MediaKind.IMAGE, source, options)
 
     async def reply_video(self, source: MediaSource, **options: Any) -> SendResult:
-        """Reply with a video (see :meth:`ILinkClient.send_media` for the options).
+        """Reply with a video (see `ILinkClient.send_media` for the options).
 
         Cancellation:
-            As :meth:`ILinkClient.send_media`.
+            As [`ILinkClient.send_media`][weixin_trio.ILinkClient.send_media].
         """
         return await self._reply_media(MediaKind.VIDEO, source, options)
 
     async def reply_file(self, source: MediaSource, **options: Any) -> SendResult:
-        """Reply with a file attachment (see :meth:`ILinkClient.send_media`).
+        """Reply with a file attachment (see `ILinkClient.send_media`).
 
         Cancellation:
-            As :meth:`ILinkClient.send_media`.
+            As [`ILinkClient.send_media`][weixin_trio.ILinkClient.send_media].
         """
         return await self._reply_media(MediaKind.FILE, source, options)
 
@@ -223,7 +223,7 @@ class Message:
         """Reply with a voice bubble (SILK, or WAV with the ``silk`` extra).
 
         Cancellation:
-            As :meth:`ILinkClient.send_voice`.
+            As [`ILinkClient.send_voice`][weixin_trio.ILinkClient.send_voice].
         """
         ctx = self._require_ctx()
         return await ctx.client.send_voice(
@@ -260,12 +260,12 @@ class Message:
 
         The main item follows the reference priority image > video > file > voice
         without transcript, falling back to quoted media. ``to``, ``overwrite``,
-        ``max_bytes`` and ``progress`` are those of :meth:`ILinkClient.download` (an
+        ``max_bytes`` and ``progress`` are those of `ILinkClient.download` (an
         existing file is kept unless ``overwrite``: a free name beside it is used).
 
         Raises:
             LookupError: The message has no downloadable media.
-            CdnError: See :meth:`ILinkClient.download`.
+            CdnError: See [`ILinkClient.download`][weixin_trio.ILinkClient.download].
 
         Cancellation:
             Safe: no partial file is left under the final name.

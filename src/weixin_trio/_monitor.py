@@ -11,7 +11,7 @@ task. Unfinished entries are redelivered at the next start, and their replies re
 deterministic ``client_id``s, so WeChat shows them once.
 
 Exception policy: internal failures (e.g. the store cannot be written) raise
-:class:`~weixin_trio.MonitorCrashed` inside the monitor's nursery, so they surface in
+[`MonitorCrashed`][weixin_trio.MonitorCrashed] inside the monitor's nursery, so they surface in
 an ``ExceptionGroup`` (use ``except* MonitorCrashed``), like any error of the body.
 """
 
@@ -75,7 +75,7 @@ SHUTDOWN_STEP_TIMEOUT = 3.0
 
 @final
 class Monitor(HandlingMixin, metaclass=NoPublicConstructor):
-    """A running monitor; obtain it from :func:`open_monitor` or :func:`run_monitor`.
+    """A running monitor; obtain it from `open_monitor` or `run_monitor`.
 
     It polls one account, journals accepted messages, and runs the handler for each of
     them in per-user FIFO lanes under a global concurrency limit.
@@ -172,7 +172,7 @@ class Monitor(HandlingMixin, metaclass=NoPublicConstructor):
     def stop(self, *, drain_timeout: float | None = None, notify: bool | None = None) -> None:
         """Stop the monitor: abort the poll at once, drain handlers, then exit.
 
-        The ``async with open_monitor(...)`` block (or :func:`run_monitor`) ends without
+        The ``async with open_monitor(...)`` block (or `run_monitor`) ends without
         an exception. Safe to call more than once (a later call can only shorten the
         drain), and from a handler.
 
@@ -297,7 +297,7 @@ class Monitor(HandlingMixin, metaclass=NoPublicConstructor):
         """The final journal write and ``notifystop``, bounded by the step limit.
 
         Every store call of the final write, and ``notifystop``, runs in one shielded
-        scope that carries its own deadline (:data:`SHUTDOWN_STEP_TIMEOUT`), with no
+        scope that carries its own deadline (`SHUTDOWN_STEP_TIMEOUT`), with no
         shield inside that could outlive it: a hung store or a hung request cannot
         hold the stop. The first store call that does not finish in time ends the
         write (whatever is not written is redelivered at the next start).

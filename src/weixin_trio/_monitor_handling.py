@@ -1,9 +1,9 @@
 """How a monitor runs its handlers: dispatch, the handler runner, interrupts, group commit.
 
-A mixin of :class:`~weixin_trio.Monitor` (it shares the monitor's state, declared
+A mixin of [`Monitor`][weixin_trio.Monitor] (it shares the monitor's state, declared
 below); split out to keep each module readable. Attempts, timeouts, retry backoff and
-dead letters are the :class:`~weixin_trio._handler_runner.HandlerRunner`'s, shared
-with the Redis fan-out worker; the monitor is its :class:`RunHost`.
+dead letters are the `HandlerRunner`'s, shared
+with the Redis fan-out worker; the monitor is its `RunHost`.
 """
 
 from __future__ import annotations

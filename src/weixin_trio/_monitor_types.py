@@ -65,7 +65,7 @@ class StaleTokenInfo:
 
 @attrs.define
 class MonitorCounters:
-    """The monitor's running counters (mutable; :class:`MonitorStatistics` snapshots them)."""
+    """The monitor's running counters (mutable; `MonitorStatistics` snapshots them)."""
 
     polls: int = 0
     batches: int = 0
@@ -103,10 +103,10 @@ class MonitorStatistics(MonitorCounters):
         handled: Handler runs that returned normally.
         failed: Handler runs that raised (every attempt counts).
         dead_lettered: Messages given up after ``max_attempts``.
-        interrupted: Handler runs cancelled through :meth:`Monitor.interrupt`.
+        interrupted: Handler runs cancelled through `Monitor.interrupt`.
         timed_out: Handler runs cut by ``handler_timeout`` (also counted in ``failed``).
         refused: Messages whose handler ended with a reply refused by the send window
-            (:class:`~weixin_trio.SendWindowClosedError`): finished, not retried.
+            ([`SendWindowClosedError`][weixin_trio.SendWindowClosedError]): finished, not retried.
         in_flight: Handlers running now.
         pending: Accepted messages not finished yet (queued + running).
         lanes: Lanes with work.

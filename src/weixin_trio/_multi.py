@@ -35,7 +35,7 @@ log = logging.getLogger("weixin_trio.accounts")
 
 
 class AccountLike(Protocol):
-    """What the runner needs of an account (:class:`weixin_trio.login.Account` fits)."""
+    """What the runner needs of an account (`weixin_trio.login.Account` fits)."""
 
     @property
     def account_id(self) -> str: ...
@@ -49,7 +49,7 @@ class AccountLike(Protocol):
 
 @final
 class AccountRunner:
-    """The accounts running in one :func:`open_accounts` block."""
+    """The accounts running in one [`open_accounts`][weixin_trio.open_accounts] block."""
 
     def __init__(
         self,
@@ -92,7 +92,7 @@ class AccountRunner:
         Args:
             account: The account.
             deadline: A ``trio.current_time()`` at which the account stops without a
-                drain (see :meth:`set_deadline`, which moves it).
+                drain (see `set_deadline`, which moves it).
 
         Raises:
             ValueError: The account is already running.
@@ -104,7 +104,7 @@ class AccountRunner:
         await self._nursery.start(self._supervise, account, scope)
 
     def start_soon(self, account: AccountLike, *, deadline: float = math.inf) -> None:
-        """Like :meth:`add`, without waiting for the monitor to start.
+        """Like `add`, without waiting for the monitor to start.
 
         Raises:
             ValueError: The account is already running.
@@ -130,7 +130,7 @@ class AccountRunner:
 
         At the deadline the account stops *without* a drain or ``notifystop``: its
         running handlers are cancelled (their messages stay pending) and it is not
-        restarted. Use :meth:`remove` for a graceful stop.
+        restarted. Use `remove` for a graceful stop.
         """
         scope = self._scopes.get(account_id)
         if scope is None:
@@ -141,7 +141,7 @@ class AccountRunner:
         self._deadline_moved.pop(account_id, trio.Event()).set()
 
     async def remove_and_wait(self, account_id: str) -> None:
-        """:meth:`remove` the account and wait until its monitor has drained and stopped.
+        """`remove` the account and wait until its monitor has drained and stopped.
 
         Cancellation:
             Safe; the account keeps stopping in the background.
@@ -166,7 +166,7 @@ class AccountRunner:
     ) -> bool:
         """Stop running an account (its monitor drains and stops); returns if it ran.
 
-        ``drain_timeout`` and ``notify`` are passed to :meth:`Monitor.stop`.
+        ``drain_timeout`` and ``notify`` are passed to [`Monitor.stop`][weixin_trio.Monitor.stop].
         """
         scope = self._scopes.pop(account_id, None)
         monitor = self._monitors.get(account_id)
@@ -301,16 +301,16 @@ async def open_accounts(
         handler: The message handler, shared by every account.
         accounts: Accounts to start with (more can be added with ``runner.add``).
         store: The store of every account (namespaced by account id).
-        client_options: Extra arguments for :func:`open_client` (e.g. ``transport``).
+        client_options: Extra arguments for `open_client` (e.g. ``transport``).
         restart_backoff: Delay policy for restarting a failed account (default 5 s,
             5 s, 60 s).
-        **monitor_options: Options of :func:`open_monitor`.
+        **monitor_options: Options of [`open_monitor`][weixin_trio.open_monitor].
 
     Yields:
-        The :class:`AccountRunner`, with every initial account started.
+        The [`AccountRunner`][weixin_trio.AccountRunner], with every initial account started.
 
     Cancellation:
-        Leaving the block stops every account the way :func:`open_monitor` stops.
+        Leaving the block stops every account the way `open_monitor` stops.
     """
     check_handler(handler)
     async with trio.open_nursery() as nursery:

@@ -1,4 +1,4 @@
-"""``open_monitor`` and ``run_monitor``: the ways to run a :class:`~weixin_trio.Monitor`."""
+"""``open_monitor`` and ``run_monitor``: the ways to run a [`Monitor`][weixin_trio.Monitor]."""
 
 from __future__ import annotations
 
@@ -53,23 +53,23 @@ async def open_monitor(
     """Run a monitor for ``client``'s account while the block runs.
 
     Yields once the journal is loaded, unfinished messages are queued for redelivery
-    and the poll task is running. Leaving the block, :meth:`Monitor.stop` and
+    and the poll task is running. Leaving the block, [`Monitor.stop`][weixin_trio.Monitor.stop] and
     cancellation all stop it the same way: the parked long poll is aborted at once,
     running handlers get ``drain_timeout`` seconds, the journal is flushed and
     ``notifystop`` is sent (shielded, with a short deadline).
 
     Args:
-        client: The account's client (from :func:`open_client`).
+        client: The account's client (from [`open_client`][weixin_trio.open_client]).
         handler: ``async def handler(msg: Message) -> None``, called once per message.
-        store: Where the cursor and journal live; default a fresh :class:`MemoryStore`
-            (nothing survives the process; use :class:`FileStore` for real bots).
+        store: Where the cursor and journal live; default a fresh `MemoryStore`
+            (nothing survives the process; use [`FileStore`][weixin_trio.FileStore] for real bots).
         max_concurrency: Handlers running at once (one ``trio.CapacityLimiter``).
         max_pending: The poll loop stops fetching while more accepted messages than
             this are unfinished (backpressure; at most one batch more is held).
         max_attempts: Handler runs per message before it is dead-lettered. Only real
             failures count: the handler raised (including a send that failed for good;
             transient send failures are retried by the send itself, see
-            ``send_retry`` of :func:`open_client`) or ran past ``handler_timeout``. A
+            ``send_retry`` of `open_client`) or ran past ``handler_timeout``. A
             reply refused by the send window finishes the message (``refused``).
         drain_timeout: Seconds running handlers get at stop before they are cancelled.
         handler_timeout: Optional deadline of one handler run (counts as a failure).
@@ -79,18 +79,18 @@ async def open_monitor(
         lane_key: Key of the FIFO lane of a message (default: the sender).
         control: Messages matching it bypass their lane and run at once, e.g.
             ``lambda m: m.text == "/stop"`` with a handler calling
-            :meth:`Monitor.interrupt`.
+            [`Monitor.interrupt`][weixin_trio.Monitor.interrupt].
         on_error: ``async (message | None, exc)``, called for each handler failure and
             for each malformed message (``message`` is then ``None``; the error is a
             ``MalformedMessageError`` carrying the raw JSON).
         on_token_stale: ``async (StaleTokenInfo)``, called on every ``-14``.
-        backoff: Delay policy for failed polls (default :class:`Backoff`: 2 s, 2 s, 30 s).
+        backoff: Delay policy for failed polls (default `Backoff`: 2 s, 2 s, 30 s).
         retry_backoff: Delay policy between attempts of a failing handler; each message
             starts a fresh streak (default: 1 s doubling up to 30 s, 20 % jitter).
         notify: Send ``notifystart``/``notifystop``.
 
     Yields:
-        The running :class:`Monitor`.
+        The running [`Monitor`][weixin_trio.Monitor].
 
     Raises:
         TypeError: ``handler`` is a plain (not ``async``) function.
@@ -150,10 +150,10 @@ async def run_monitor(
     """Run a monitor until cancelled or stopped, for callers that own a nursery.
 
     ``monitor = await nursery.start(run_monitor, client, handler)`` returns once the
-    monitor is running. Options are those of :func:`open_monitor`.
+    monitor is running. Options are those of [`open_monitor`][weixin_trio.open_monitor].
 
     Cancellation:
-        As :func:`open_monitor`.
+        As [`open_monitor`][weixin_trio.open_monitor].
     """
     async with open_monitor(client, handler, **options) as monitor:
         task_status.started(monitor)

@@ -8,7 +8,7 @@ took its message leaves nothing behind.
 A send that fails for a transient reason (HTTP 5xx, a connection error, no answer,
 or ``ret -2`` once the governor's cool-down passed) is sent again with the **same**
 ``client_id`` after a capped, jittered backoff, for a bounded time
-(:class:`SendRetryPolicy`): WeChat shows a ``client_id`` once, so a retry never shows
+(`SendRetryPolicy`): WeChat shows a ``client_id`` once, so a retry never shows
 a message twice (PROTOCOL §7.3). The retries run in the caller's task, so the
 caller's cancel scope (a handler's timeout, a monitor's drain deadline) bounds them.
 Permanent failures (4xx, other ``ret`` codes) are raised at once.
@@ -48,7 +48,7 @@ class SendRetryPolicy:
     (throttled) once the send governor's cool-down passed. ``-2`` also means "the
     user's send window is closed" (PROTOCOL §7.1a), so after ``rate_limited_attempts``
     answers of ``-2`` for one message the send fails for good with the
-    :class:`~weixin_trio.RateLimitedError`. Everything else (4xx, other ``ret``
+    [`RateLimitedError`][weixin_trio.RateLimitedError]. Everything else (4xx, other ``ret``
     codes) fails at once.
 
     Args:
@@ -103,7 +103,7 @@ class _Job:
 
 @final
 class Outbox:
-    """Queue of sends served by ``senders`` tasks running :meth:`run`."""
+    """Queue of sends served by ``senders`` tasks running `run`."""
 
     def __init__(
         self,

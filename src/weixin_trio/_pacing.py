@@ -28,7 +28,7 @@ class Pacing:
         cool_down: Seconds every send waits after the server throttled one (``-2``).
 
     The defaults stay below both live measurements (at most 12 sends in any 34 s).
-    Pass ``pacing=None`` to :func:`~weixin_trio.open_client` to switch pacing off (the
+    Pass ``pacing=None`` to [`open_client`][weixin_trio.open_client] to switch pacing off (the
     fake server does not throttle unless told to).
     """
 

@@ -26,7 +26,7 @@ __all__ = ["PendingOutbox"]
 
 @final
 class PendingOutbox:
-    """Queued texts per user, mirrored in memory and persisted in a :class:`Store`."""
+    """Queued texts per user, mirrored in memory and persisted in a [`Store`][weixin_trio.Store]."""
 
     def __init__(self, store: Store, account: str, entries: Iterable[OutboxEntry] = ()) -> None:
         self._store = store

@@ -3,7 +3,7 @@
 One message from the server must never take an account down (on every restart, since
 the cursor would never move past it). Each inbound message is judged on its own:
 
-- it does not fit the schema (:func:`~weixin_trio._wire.parse_updates` sets it aside);
+- it does not fit the schema (`parse_updates` sets it aside);
 - its identity fields (user ids, context token, ...) are not valid Unicode text (a
   lone surrogate: the id could be neither stored as UTF-8 nor sent back to the server);
 - its JSON cannot be journaled as it is (nesting too deep to encode again, a number

@@ -6,7 +6,7 @@ vectors in ``tests/data/redact.json`` pin their output. Lengths and cut points a
 counted in UTF-16 code units, as JavaScript's ``String.length`` and ``slice`` do, so
 ``len=N`` matches the reference for emoji and other non-BMP characters too.
 
-:class:`Secret` wraps a secret string (bot token, context token) so that ``repr()``,
+`Secret` wraps a secret string (bot token, context token) so that ``repr()``,
 ``str()`` and f-strings never show it.
 
 Deliberate differences from the reference:
@@ -88,7 +88,7 @@ _EXTRA_KEYS = frozenset(
     }
 )
 SENSITIVE_KEYS = _REFERENCE_KEYS | _EXTRA_KEYS
-"""JSON keys whose values :func:`redact_body` masks."""
+"""JSON keys whose values `redact_body` masks."""
 
 # --- UTF-16 lengths (JavaScript String semantics) ---------------------------------
 
@@ -228,7 +228,7 @@ def _mask_array(m: re.Match[str]) -> str:
 def redact_body(body: str | None, max_len: int = 200) -> str:
     """Mask secrets in a (JSON) request or response body and cut it for logging.
 
-    Values of the keys in :data:`SENSITIVE_KEYS`, at any depth, become
+    Values of the keys in `SENSITIVE_KEYS`, at any depth, become
     ``"<redacted>"``; then the text is cut to ``max_len`` characters. Bodies that are not
     JSON, or JSON cut short, are masked as far as they can be read.
 
@@ -378,7 +378,7 @@ class Secret:
     ``repr(Secret("token-1234567890"))`` is ``Secret('tok…(len=16)')``: the first three
     characters (enough to tell two tokens apart in a log) and the length; a secret of
     three characters or fewer shows as ``****(len=N)``. Read the value with
-    :meth:`get`. Two secrets are equal when their values are (compared in constant
+    `get`. Two secrets are equal when their values are (compared in constant
     time); a secret never equals a plain string.
 
     Args:
@@ -417,7 +417,7 @@ class UrlRedactingFilter(logging.Filter):
 
     httpx logs every request as ``HTTP Request: GET <url> ...`` at INFO level; CDN URLs
     carry secret capabilities in their query. weixin_trio installs this filter on the
-    ``httpx`` logger (see :func:`install_httpx_log_redaction`).
+    ``httpx`` logger (see `install_httpx_log_redaction`).
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
@@ -487,12 +487,12 @@ def redact_log_text(text: str) -> str:
 
 
 class TextRedactingFilter(logging.Filter):
-    """A logging filter that redacts a record's whole message (:func:`redact_log_text`).
+    """A logging filter that redacts a record's whole message (`redact_log_text`).
 
     httpcore logs preformatted debug lines (``receive_response_headers.complete
     return_value=(b'HTTP/1.1', 200, b'OK', [(b'x-encrypted-param', b'...')])``), so
     the message itself is rewritten; weixin_trio installs this filter on every
-    ``httpcore`` logger (see :func:`install_httpx_log_redaction`).
+    ``httpcore`` logger (see `install_httpx_log_redaction`).
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
@@ -511,7 +511,7 @@ class TextRedactingFilter(logging.Filter):
 def install_httpx_log_redaction() -> None:
     """Install the redacting filters on the ``httpx`` and ``httpcore`` loggers (once).
 
-    :class:`UrlRedactingFilter` goes on ``httpx``; :class:`TextRedactingFilter` on
+    `UrlRedactingFilter` goes on ``httpx``; `TextRedactingFilter` on
     ``httpcore`` and each of its child loggers (``httpcore.http11``, ...), since a
     logger's filters do not apply to records of its children.
     """

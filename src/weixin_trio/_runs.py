@@ -3,7 +3,7 @@
 Protocol 2.4.6 lets a bot tag every message of one logical agent run with a ``run_id``
 and report tool calls as progress items (PROTOCOL §3.7, §5.5). The live server accepts
 them but the WeChat client does not render progress items yet, and they get no
-``message_id`` (an empty body): their :class:`SendResult` is unconfirmed by design.
+``message_id`` (an empty body): their `SendResult` is unconfirmed by design.
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ ToolStatus = Literal["completed", "failed", "blocked", "unknown"]
 class Run:
     """One agent run addressed to one user.
 
-    Obtain it from :meth:`weixin_trio.Message.run` (replies keep deterministic client
-    ids) or :meth:`weixin_trio.ILinkClient.run` (proactive).
+    Obtain it from `weixin_trio.Message.run` (replies keep deterministic client
+    ids) or [`weixin_trio.ILinkClient.run`][weixin_trio.ILinkClient.run] (proactive).
 
     Attributes:
         run_id: The run's id (32 random hex characters unless given).
@@ -59,7 +59,7 @@ class Run:
         """Report that a tool call began (item type 11); returns its ``tool_call_id``.
 
         Cancellation:
-            As :meth:`ILinkClient.send_message`.
+            As `ILinkClient.send_message`.
         """
         call_id = tool_call_id or f"call-{next(self._call_ids)}"
         item = w.MessageItem(
@@ -77,7 +77,7 @@ class Run:
         """Report a tool call's result (item type 12).
 
         Cancellation:
-            As :meth:`ILinkClient.send_message`.
+            As `ILinkClient.send_message`.
         """
         item = w.MessageItem(
             type=w.ItemType.TOOL_CALL_RESULT,
@@ -93,7 +93,7 @@ class Run:
         """Send (part of) the run's answer, tagged with the ``run_id``.
 
         Cancellation:
-            As :meth:`ILinkClient.send_text`.
+            As [`ILinkClient.send_text`][weixin_trio.ILinkClient.send_text].
         """
         return await self._client.send_text_parts(
             self.to,

@@ -6,17 +6,17 @@ about ten of them per inbound message: the quota belongs to the message's
 silent-looking ``ret -2``. The tracker knows, per user, when the last inbound message
 arrived (the 24-hour rule), and per context token how many sends carried it (the
 quota), so a send past the window fails fast with
-:class:`~weixin_trio.SendWindowClosedError` instead.
+[`SendWindowClosedError`][weixin_trio.SendWindowClosedError] instead.
 
 - A reply carries its own message's token and spends that token's budget, so a user
   who sends 20 messages in a burst can get a reply to each of them.
 - A proactive send carries the newest token known for the user and spends its budget.
 - A token the tracker has no count for (never used, or older than the last
-  :data:`TOKENS_PER_USER` tokens used) has its full budget: the tracker only refuses
+  `TOKENS_PER_USER` tokens used) has its full budget: the tracker only refuses
   what it knows the server would refuse.
 
 A user we never saw a message from has an *unknown* window: sends are allowed (the
-context token, if any, decides), and :meth:`SendWindows.check` says so.
+context token, if any, decides), and `SendWindows.check` says so.
 """
 
 from __future__ import annotations
@@ -134,7 +134,7 @@ class SendWindows:
         return {u: [w.last_inbound, dict(w.sent)] for u, w in self._users.items()}
 
     def restore(self, data: Mapping[str, Any]) -> None:
-        """Load :meth:`snapshot` output (bad entries are skipped).
+        """Load `snapshot` output (bad entries are skipped).
 
         The older per-user form ``[last_inbound, sends]`` restores the time only.
         """

@@ -37,7 +37,7 @@ def new_client_id() -> str:
 def reply_client_id(account: str, message_id: int, index: int, content: str) -> str:
     """The deterministic ``client_id`` of the ``index``-th reply to an inbound message.
 
-    ``content`` is a digest of what the reply carries (:func:`content_digest`). A
+    ``content`` is a digest of what the reply carries (`content_digest`). A
     redelivered or retried handler that sends the same reply again uses the same id,
     so WeChat shows it once (PROTOCOL §7.3); a reply whose content changed gets a new
     id and is shown, never silently hidden as a duplicate of the first.
@@ -72,7 +72,7 @@ class ReplyId:
     """The ``client_id`` of a reply whose content is not known yet.
 
     The reply source hands it out before the message is built; the message's content
-    completes it (:meth:`for_items`), so a changed reply never reuses an old id.
+    completes it (`for_items`), so a changed reply never reuses an old id.
     """
 
     account: str

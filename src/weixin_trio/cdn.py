@@ -18,13 +18,13 @@ Deliberate differences from the reference (TS-ref 2.4.3):
 * a download ``full_url`` is trimmed of surrounding whitespace (the reference uses it
   verbatim; it trims only ``upload_full_url``), and a blank one counts as absent;
 * choosing a download URL with neither ``full_url`` nor ``encrypt_query_param`` raises
-  :class:`~weixin_trio.CdnError` (the reference's callers skip such items);
-* the host allow-list check (:func:`check_cdn_host`) has no counterpart in the
+  [`CdnError`][weixin_trio.CdnError] (the reference's callers skip such items);
+* the host allow-list check (`check_cdn_host`) has no counterpart in the
   reference, which fetches any ``full_url`` it is given.
 
 Streaming transfers (async upload/download of ciphertext in constant memory) are not
 part of this module yet; they will build on these functions and on the incremental
-ciphers of :mod:`weixin_trio.crypto`.
+ciphers of [`weixin_trio.crypto`][weixin_trio.crypto].
 """
 
 from __future__ import annotations
@@ -152,7 +152,7 @@ def choose_download_url(
         full_url: ``CDNMedia.full_url``, or ``None``.
 
     Returns:
-        The download URL. Check it with :func:`check_cdn_host` before fetching.
+        The download URL. Check it with `check_cdn_host` before fetching.
 
     Raises:
         CdnError: If neither value is given (empty strings count as absent).
@@ -180,7 +180,7 @@ def choose_upload_url(
         filekey: The ``filekey`` sent to getuploadurl.
 
     Returns:
-        The upload URL. Check it with :func:`check_cdn_host` before posting.
+        The upload URL. Check it with `check_cdn_host` before posting.
 
     Raises:
         CdnError: If neither ``upload_full_url`` nor ``upload_param`` is given (empty
@@ -221,7 +221,7 @@ def check_cdn_host(url: str, allowed_hosts: Collection[str]) -> None:
 
     Args:
         url: The URL about to be fetched.
-        allowed_hosts: Allowed host names, e.g. :data:`DEFAULT_CDN_HOSTS`.
+        allowed_hosts: Allowed host names, e.g. `DEFAULT_CDN_HOSTS`.
 
     Raises:
         CdnError: If the URL is refused. The message names the host at most, never the

@@ -5,14 +5,14 @@ fresh 16-byte key per file. ECB is mandated by the protocol (``encrypt_type: 1``
 hides no block-level patterns, so do not treat it as strong confidentiality.
 
 This module is sans-IO and is imported only when media is used: importing
-``weixin_trio`` itself never imports :mod:`cryptography`.
+``weixin_trio`` itself never imports `cryptography`.
 
 Errors: a wrong key length, ciphertext that is empty or not a multiple of 16 bytes, bad
 padding (which is also what a wrong key gives), and an unparsable key text all raise
-:class:`CryptoError`, a :class:`ValueError`. No exception from :mod:`cryptography`
+[`CryptoError`][weixin_trio.crypto.CryptoError], a `ValueError`. No exception from `cryptography`
 escapes, and no error message contains key material.
 
-Key texts accepted by :func:`parse_aes_key` (deliberate differences from the reference,
+Key texts accepted by `parse_aes_key` (deliberate differences from the reference,
 whose Node ``Buffer.from(text, "base64")`` is lenient in other ways):
 
 * missing ``=`` padding, surplus trailing ``=``, the URL-safe alphabet (``-`` and
@@ -75,7 +75,7 @@ class CryptoError(ValueError):
 
     Raised for a key that is not 16 bytes, ciphertext that is empty or not a multiple
     of 16 bytes, invalid PKCS#7 padding (also the usual symptom of a wrong key), and
-    key text that :func:`parse_aes_key` cannot decode. Messages never contain key
+    key text that `parse_aes_key` cannot decode. Messages never contain key
     material.
     """
 
@@ -145,9 +145,9 @@ def decrypt_aes_ecb(data: Data, key: bytes) -> bytes:
 class AesEcbEncryptor:
     """Incremental AES-128-ECB/PKCS#7 encryptor for streaming in constant memory.
 
-    Feed plaintext in chunks of any size with :meth:`update`; :meth:`finalize` adds the
+    Feed plaintext in chunks of any size with `update`; `finalize` adds the
     padding and returns the last block(s). The concatenated output equals
-    :func:`encrypt_aes_ecb` of the concatenated input, whatever the chunking.
+    `encrypt_aes_ecb` of the concatenated input, whatever the chunking.
 
     Args:
         key: The 16-byte key.
@@ -179,7 +179,7 @@ class AesEcbEncryptor:
             The ciphertext of every complete block now available (possibly empty).
 
         Raises:
-            RuntimeError: If :meth:`finalize` was already called.
+            RuntimeError: If `finalize` was already called.
         """
         if self._done:
             raise RuntimeError("AesEcbEncryptor.update() after finalize()")
@@ -194,7 +194,7 @@ class AesEcbEncryptor:
             one 16-byte block.
 
         Raises:
-            RuntimeError: If :meth:`finalize` was already called.
+            RuntimeError: If `finalize` was already called.
         """
         if self._done:
             raise RuntimeError("AesEcbEncryptor.finalize() called twice")
@@ -205,12 +205,12 @@ class AesEcbEncryptor:
 class AesEcbDecryptor:
     """Incremental AES-128-ECB/PKCS#7 decryptor for streaming in constant memory.
 
-    Feed ciphertext in chunks of any size with :meth:`update`. The last block is held
-    back until :meth:`finalize`, which validates and strips the padding. The
-    concatenated output equals :func:`decrypt_aes_ecb` of the concatenated input,
+    Feed ciphertext in chunks of any size with `update`. The last block is held
+    back until `finalize`, which validates and strips the padding. The
+    concatenated output equals `decrypt_aes_ecb` of the concatenated input,
     whatever the chunking.
 
-    Plaintext returned by :meth:`update` is *unauthenticated* until :meth:`finalize`
+    Plaintext returned by `update` is *unauthenticated* until `finalize`
     succeeds: a wrong key is only detected there (and only with probability about
     255/256, as in every PKCS#7 implementation).
 
@@ -242,10 +242,10 @@ class AesEcbDecryptor:
 
         Returns:
             Plaintext of the complete blocks now available, except the last block
-            seen, which is held back for :meth:`finalize` (possibly empty).
+            seen, which is held back for `finalize` (possibly empty).
 
         Raises:
-            RuntimeError: If :meth:`finalize` was already called.
+            RuntimeError: If `finalize` was already called.
         """
         if self._done:
             raise RuntimeError("AesEcbDecryptor.update() after finalize()")
@@ -261,7 +261,7 @@ class AesEcbDecryptor:
         Raises:
             CryptoError: If the ciphertext was empty or not a multiple of 16 bytes, or
                 the padding is invalid (for example a wrong key).
-            RuntimeError: If :meth:`finalize` was already called.
+            RuntimeError: If `finalize` was already called.
         """
         if self._done:
             raise RuntimeError("AesEcbDecryptor.finalize() called twice")
@@ -337,7 +337,7 @@ def image_key(aeskey_hex: str | None, media_aes_key: str | None) -> bytes | None
     """The key of an inbound image, by the precedence of §6.5.
 
     ``ImageItem.aeskey`` (hex) wins when present and non-empty; otherwise
-    ``ImageItem.media.aes_key`` is parsed with :func:`parse_aes_key`. Empty strings
+    ``ImageItem.media.aes_key`` is parsed with `parse_aes_key`. Empty strings
     count as absent, as in the reference.
 
     Args:
@@ -397,7 +397,7 @@ def new_aes_key() -> bytes:
     """A fresh random AES-128 key (one per uploaded file).
 
     Returns:
-        16 bytes from :func:`os.urandom`.
+        16 bytes from `os.urandom`.
     """
     return os.urandom(AES_KEY_SIZE)
 

@@ -1,14 +1,14 @@
 """QR login: obtain a bot account by letting a WeChat user scan a QR code.
 
-:func:`login` runs the whole flow of PROTOCOL §2.8 against an :class:`ILinkClient`
-opened without a token, and returns the new :class:`Account`::
+`login` runs the whole flow of PROTOCOL §2.8 against an `ILinkClient`
+opened without a token, and returns the new [`Account`][weixin_trio.login.Account]::
 
     async with wx.open_client() as client:
         result = await login(client, on_qrcode=show, ask_verify_code=ask)
     if result.account is not None:
         save(result.account.to_json())
 
-The protocol itself lives in a sans-IO state machine, :class:`QrLoginMachine`, which
+The protocol itself lives in a sans-IO state machine, `QrLoginMachine`, which
 can drive any other I/O layer (and is unit-tested without an event loop).
 
 Errors::
@@ -23,7 +23,7 @@ Errors::
 A wrong verify code is not an error: the server answers ``need_verifycode`` again and
 the user is asked again (``wrong=True``); after three wrong codes the server blocks the
 QR code, which costs one refresh. API and network errors of the client surface as they
-are (:class:`~weixin_trio.ApiError`, :class:`~weixin_trio.TransportError`, ...).
+are ([`ApiError`][weixin_trio.ApiError], [`TransportError`][weixin_trio.TransportError], ...).
 
 Secrets: the bot token, the QR session id (``qrcode``) and verify codes never reach a
 log record (logger ``weixin_trio.login``) or a ``repr()``.
@@ -101,7 +101,7 @@ MAX_LOCAL_TOKENS: Final = 10
 
 @attrs.frozen
 class LoginResult:
-    """The outcome of a successful :func:`login`.
+    """The outcome of a successful [`login`][weixin_trio.login].
 
     Attributes:
         account: The new account; ``None`` when the bot was already bound.
@@ -135,7 +135,7 @@ async def login(
 
     Status polls that fail with a network error, an HTTP 5xx/429 or a malformed body
     count as ``wait`` (like the reference client), but
-    :data:`MAX_POLL_FAILURES` failures in a row raise the last one. Other API errors
+    `MAX_POLL_FAILURES` failures in a row raise the last one. Other API errors
     (e.g. ``ret`` non-zero) and any failure to fetch a QR code are raised at once.
 
     Args:
@@ -202,7 +202,7 @@ async def login(
 
 
 class _LoginSession:
-    """One run of :func:`login`: carries out the machine's actions."""
+    """One run of [`login`][weixin_trio.login]: carries out the machine's actions."""
 
     def __init__(
         self,

@@ -17,7 +17,7 @@ What happens (reference behaviour):
   rules, italic around non-CJK text) is kept verbatim.
 * An italic candidate that meets a newline, and any candidate still open at the end,
   is restored unchanged. An unclosed ``***`` therefore holds back all following text
-  until :meth:`StreamingMarkdownFilter.flush`; that text is kept (as a list of pieces,
+  until `StreamingMarkdownFilter.flush`; that text is kept (as a list of pieces,
   never rescanned) because whether ``***`` is emitted in front of it is only known at
   the closing marker or the end.
 
@@ -50,7 +50,7 @@ Deliberate differences from the reference
    reference only recognises closing fences in column 0.
 7. **Chunk invariance.** The reference closes an italic at a ``*`` that happens to end a
    chunk; this filter waits for the next character, so streaming always equals one-shot.
-8. **Reuse.** :meth:`~StreamingMarkdownFilter.flush` resets the filter to its initial
+8. **Reuse.** `flush` resets the filter to its initial
    state.
 
 Recorded reference vectors (``tests/data``) that these differences change: item 1:
@@ -135,7 +135,7 @@ class StreamingMarkdownFilter(MarkdownScanner):
 
 
 def filter_markdown(text: str) -> str:
-    """Filter a complete text (one :class:`StreamingMarkdownFilter`, feed all, flush).
+    """Filter a complete text (one `StreamingMarkdownFilter`, feed all, flush).
 
     Args:
         text: The reply text, typically LLM-generated markdown.

@@ -2,18 +2,18 @@
 
 Sans-IO helpers for media:
 
-* :func:`mime_from_filename`, :func:`extension_from_mime` and
-  :func:`extension_from_content_type_or_url` reproduce the reference's tables and
+* `mime_from_filename`, `extension_from_mime` and
+  `extension_from_content_type_or_url` reproduce the reference's tables and
   rules exactly (``getMimeFromFilename`` and friends of TS-ref 2.4.3);
-* :func:`media_kind_for_mime` routes an outbound file to IMAGE, VIDEO or FILE;
-* :func:`safe_filename` turns a hostile inbound ``file_item.file_name`` into a name
+* `media_kind_for_mime` routes an outbound file to IMAGE, VIDEO or FILE;
+* `safe_filename` turns a hostile inbound ``file_item.file_name`` into a name
   that is safe to create in a directory on any common file system.
 
 Deliberate differences from the reference:
 
-* :func:`extension_from_content_type_or_url` never raises: a URL that JavaScript's
+* `extension_from_content_type_or_url` never raises: a URL that JavaScript's
   ``new URL()`` rejects is read as a plain path (the reference throws ``TypeError``).
-* :func:`safe_filename` has no counterpart in the reference, which hands the inbound
+* `safe_filename` has no counterpart in the reference, which hands the inbound
   name to its host unchanged.
 """
 
@@ -40,7 +40,7 @@ DEFAULT_MIME: Final = "application/octet-stream"
 """MIME type of an unknown or missing extension."""
 DEFAULT_EXTENSION: Final = ".bin"
 MAX_FILENAME_BYTES: Final = 200
-"""Upper bound of :func:`safe_filename` results, in UTF-8 bytes."""
+"""Upper bound of [`safe_filename`][weixin_trio.media.safe_filename] results, in UTF-8 bytes."""
 
 _EXTENSION_TO_MIME: Final[dict[str, str]] = {
     ".pdf": "application/pdf",

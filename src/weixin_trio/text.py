@@ -18,7 +18,7 @@ Where a chunk ends, best first (the last such place that still fits wins):
 
 Fenced code blocks (an opening line starting with three backticks in column 0, closed
 by a line starting with three backticks after at most three spaces, the same rule as
-:mod:`weixin_trio.markdown`) are never split when a place outside them fits. A block
+`weixin_trio.markdown`) are never split when a place outside them fits. A block
 that must be split because it alone is too long is split at a line break inside it
 (else a word, else a character boundary): the chunk gets a closing fence (``"```"``, or
 ``"\\n```"`` when the chunk does not end with a newline) and the next chunk starts with

@@ -3,7 +3,7 @@
 Inbound voice arrives as (encrypted) SILK, usually with the server's transcript in
 ``Message.voice_text``. Turning SILK into WAV, or WAV/PCM into SILK for a voice bubble,
 needs a SILK codec: install ``weixin-trio[silk]`` (it brings ``pilk``). Without it the
-functions here raise :class:`VoiceCodecUnavailable`, which names the extra.
+functions here raise `VoiceCodecUnavailable`, which names the extra.
 
 All functions are synchronous and CPU-bound: call them through ``trio.to_thread``.
 """

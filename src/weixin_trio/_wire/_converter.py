@@ -3,7 +3,7 @@
 ``make_converter()`` gives the lenient converter used for everything the server sends:
 
 - unknown keys are ignored (the server adds fields over time);
-- unknown enum values stay plain ``int`` (:class:`WireIntEnum` unions);
+- unknown enum values stay plain ``int`` (`WireIntEnum` unions);
 - scalars are checked, with the reference's leniency where it matters: a number or
   boolean where text is expected becomes its JSON text (``123`` → ``"123"``, ``false``
   → ``"false"``), and decimal strings are accepted for integers; anything else, such as

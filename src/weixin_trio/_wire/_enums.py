@@ -1,6 +1,6 @@
 """Wire enums (PROTOCOL §3.3).
 
-Every enum derives from :class:`WireIntEnum`. Fields typed ``SomeEnum | int`` keep values
+Every enum derives from `WireIntEnum`. Fields typed ``SomeEnum | int`` keep values
 the library does not know yet as plain ``int`` and send them back unchanged: the
 protocol grows new values (item types 11/12 arrived in 2.4.6) and one unknown value
 must never make a whole batch unreadable.

@@ -1,7 +1,7 @@
 """Sans-IO parsing of response bodies into wire objects, with typed errors.
 
 Nothing here raises ``KeyError``, ``TypeError`` or ``json.JSONDecodeError`` to the
-caller: every failure becomes :class:`~weixin_trio.ProtocolError` naming the field.
+caller: every failure becomes [`ProtocolError`][weixin_trio.ProtocolError] naming the field.
 """
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ def loads_object(body: bytes, *, endpoint: str, allow_empty: bool = False) -> di
 
 
 def structure_or_raise(obj: Any, cls: type[T], *, endpoint: str, path: str = "$") -> T:
-    """Structure ``obj`` as ``cls`` or raise :class:`ProtocolError` naming the field."""
+    """Structure ``obj`` as ``cls`` or raise `ProtocolError` naming the field."""
     try:
         return structure(obj, cls)
     except (cattrs.BaseValidationError, TypeError, ValueError, AttributeError) as exc:

@@ -1,10 +1,10 @@
 """Scale-out on Redis (``pip install weixin-trio[redis]``).
 
-- :class:`RedisStore` / :func:`open_redis_store`: the Store protocol on Redis, shared
+- `RedisStore` / `open_redis_store`: the Store protocol on Redis, shared
   by processes on any number of machines.
-- :func:`open_leased_accounts`: processes share the stored accounts through leases
+- `open_leased_accounts`: processes share the stored accounts through leases
   (at most one polls an account; a dead process's accounts are taken over).
-- :class:`StreamPublisher` and :func:`open_fanout_worker`: pollers hand messages to
+- `StreamPublisher` and `open_fanout_worker`: pollers hand messages to
   worker processes through Redis Streams (per-user order kept).
 """
 

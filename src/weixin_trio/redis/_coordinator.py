@@ -8,10 +8,10 @@ module. Two loops run every ``ttl / 3`` seconds:
   resource stops before its lease can expire); a refused renewal means the lease was
   lost;
 - planning: a heartbeat reads the live nodes of the group, then the resources are
-  read, planned (:func:`~._balance.plan_leases`), the excess is drained and released,
+  read, planned (`plan_leases`), the excess is drained and released,
   and free resources are claimed up to the fair share.
 
-What a resource *is* lives in a :class:`LeaseTarget`.
+What a resource *is* lives in a `LeaseTarget`.
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ class LeaseTarget(Protocol[R]):
         ...
 
     def released(self, name: str) -> None:
-        """The lease was given up (after :meth:`drain`)."""
+        """The lease was given up (after `drain`)."""
         ...
 
 
@@ -77,7 +77,7 @@ class _Held:
 
 @final
 class LeaseCoordinator(Generic[R]):
-    """Runs the lease rounds of one node; obtain it from :func:`open_coordinator`."""
+    """Runs the lease rounds of one node; obtain it from `open_coordinator`."""
 
     def __init__(self, leases: Leases, target: LeaseTarget[R]) -> None:
         self._leases = leases
@@ -166,7 +166,7 @@ class LeaseCoordinator(Generic[R]):
         All renewals go out together, each timed from its own send, so a busy event
         loop (CPU-bound handlers) delays them once, not once per lease. Leases found
         to be someone else's are lost; resources that stopped although their lease is
-        still ours are noted for :meth:`plan` to restart. If Redis failed, this raises
+        still ours are noted for `plan` to restart. If Redis failed, this raises
         after the successful renewals were applied.
 
         Raises:

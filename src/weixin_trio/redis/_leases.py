@@ -2,8 +2,8 @@
 
 Each process registers itself in a heartbeat set and, every ``lease_ttl / 3`` seconds,
 renews its leases, reads the account list and claims or releases accounts so that each
-live process holds its fair share (the rounds: :mod:`._coordinator`; the plan:
-:func:`~._balance.plan_leases`).
+live process holds its fair share (the rounds: `_coordinator`; the plan:
+`plan_leases`).
 
 Safety:
 
@@ -159,7 +159,7 @@ class Leases:
 
 @final
 class LeasedAccounts:
-    """The accounts this process holds, in one :func:`open_leased_accounts` block."""
+    """The accounts this process holds, in one `open_leased_accounts` block."""
 
     def __init__(self, store: RedisStore, runner: AccountRunner) -> None:
         self._store = store
@@ -268,18 +268,18 @@ async def open_leased_accounts(
 
     Args:
         handler: The message handler.
-        store: The shared :class:`RedisStore` (accounts, journals, leases).
+        store: The shared [`RedisStore`][weixin_trio.redis.RedisStore] (accounts, journals, leases).
         node_id: This process's id (default: host, pid and a random suffix).
         lease_ttl: Lease lifetime in seconds. A dead process's accounts wait this long
             before another process takes them; renewals run every third of it.
-        client_options: Extra arguments for :func:`~weixin_trio.open_client`.
-        **monitor_options: Options of :func:`~weixin_trio.open_monitor`.
+        client_options: Extra arguments for [`open_client`][weixin_trio.open_client].
+        **monitor_options: Options of [`open_monitor`][weixin_trio.open_monitor].
 
     Yields:
-        The :class:`LeasedAccounts` of this process.
+        The [`LeasedAccounts`][weixin_trio.redis.LeasedAccounts] of this process.
 
     Cancellation:
-        Leaving the block stops every held account the way :func:`open_monitor` stops
+        Leaving the block stops every held account the way `open_monitor` stops
         (drain, flush, ``notifystop``), then releases the leases so that the other
         processes take the accounts over at once.
     """

@@ -84,18 +84,18 @@ def _dump(value: Any) -> str:
 class RedisStore:
     """Durable state of every account in Redis (``pip install weixin-trio[redis]``).
 
-    Same contract as :class:`~weixin_trio.FileStore`: :meth:`accept` writes the batch,
+    Same contract as [`FileStore`][weixin_trio.FileStore]: `accept` writes the batch,
     the cursor, the context tokens and the dedupe window in one Lua script (atomic), so
     a crash at any instant leaves all of it or none of it. Keys are hash-tagged per
     account (Redis Cluster works). Durability is Redis's: run it with
     ``appendonly yes`` (``appendfsync everysec`` loses at most a second of writes when
     the Redis host itself dies).
 
-    Fencing: after :meth:`fence` gives an account a lease token, every write of that
-    account is refused with :class:`~weixin_trio.LeaseLostError` unless the lease key
+    Fencing: after `fence` gives an account a lease token, every write of that
+    account is refused with [`LeaseLostError`][weixin_trio.LeaseLostError] unless the lease key
     still holds the token (checked inside the same script as the write).
 
-    Obtain one with :func:`open_redis_store`, or wrap a ``coredis.Redis`` client
+    Obtain one with `open_redis_store`, or wrap a ``coredis.Redis`` client
     (``decode_responses=True``) that you manage yourself.
 
     Args:
@@ -303,7 +303,7 @@ async def open_redis_store(
     connect_timeout: float = 5.0,
     **client_options: Any,
 ) -> AsyncIterator[RedisStore]:
-    """Connect to Redis at ``url`` and yield a :class:`RedisStore` on it.
+    """Connect to Redis at ``url`` and yield a [`RedisStore`][weixin_trio.redis.RedisStore] on it.
 
     Args:
         url: ``redis://[user:password@]host:port/db`` (``rediss://`` for TLS, with

@@ -1,13 +1,13 @@
 """Handler fan-out through Redis Streams: pollers publish, worker processes handle.
 
 For handlers that need more CPU than one process has. The pollers (leased accounts,
-:func:`~._leases.open_leased_accounts`) run :class:`StreamPublisher` as their handler:
+`open_leased_accounts`) run [`StreamPublisher`][weixin_trio.redis.StreamPublisher] as their handler:
 it appends each accepted message to one of ``partitions`` streams, chosen from the
 account and the lane key (the sender by default), so one user's messages stay in one
 stream, in order. A message counts as handled for the poller once it is in Redis; a
 message published twice (redelivered after a crash) is added once.
 
-Workers (:mod:`._worker`, ``weixin-trio worker``) lease partitions the way pollers
+Workers (`_worker`, ``weixin-trio worker``) lease partitions the way pollers
 lease accounts and consume them through the consumer group ``workers``. The partition
 count is fixed per Redis prefix (not per account), so the number of blocking reads
 does not grow with the accounts.
@@ -92,7 +92,7 @@ class StreamPublisher:
 
     Args:
         store: The shared store.
-        partitions: The partition count (see :func:`agree_partitions`).
+        partitions: The partition count (see `agree_partitions`).
         lane_key: What keeps messages in order (default: the sender); must match the
             monitor's ``lane_key``.
         dedupe_window: Seconds a published message id is remembered.

@@ -1,6 +1,6 @@
 """Fan-out workers: handle the messages pollers published to Redis Streams.
 
-A worker leases partitions (:mod:`._coordinator`, node group ``workers``). For each
+A worker leases partitions (`_coordinator`, node group ``workers``). For each
 held partition a reader task takes over what a previous consumer read but never
 acknowledged (``XAUTOCLAIM``, oldest first), then reads new entries (``XREADGROUP``).
 Entries go into per-lane FIFO queues (the lane is the account plus the publisher's
@@ -8,7 +8,7 @@ lane key, the sender by default) over one ``CapacityLimiter``, exactly like a
 monitor's: one user's messages run one at a time and in order, while a slow user
 never holds up the others in the same partition. After its handler, an entry is
 acknowledged and deleted (``XACK`` + ``XDEL``). Handlers run through the same
-:class:`~weixin_trio._handler_runner.HandlerRunner` as a monitor's: the same attempts,
+`HandlerRunner` as a monitor's: the same attempts,
 ``handler_timeout``, retry backoff and dead letters (a handler that fails
 ``max_attempts`` times leaves a dead letter in the store whose ``error`` names its
 cause). At most ``max_pending`` entries of a partition are in hand at once
@@ -145,7 +145,7 @@ class _PartitionHost:
 
 @final
 class FanoutWorker:
-    """A worker process's partitions; obtain it from :func:`open_fanout_worker`."""
+    """A worker process's partitions; obtain it from `open_fanout_worker`."""
 
     def __init__(
         self,
@@ -484,12 +484,12 @@ async def open_fanout_worker(
         drain_timeout: Seconds a partition being handed over (or the whole worker,
             when leaving the block) waits for its handlers; then they are cancelled
             and their messages stay pending for the next owner.
-        client_options: Extra arguments for :func:`~weixin_trio.open_client` (e.g.
+        client_options: Extra arguments for [`open_client`][weixin_trio.open_client] (e.g.
             ``send_retry``).
         on_error: ``async (message, exc)``, called for each handler failure.
 
     Yields:
-        The running :class:`FanoutWorker`.
+        The running [`FanoutWorker`][weixin_trio.redis.FanoutWorker].
 
     Cancellation:
         Leaving the block lets the handlers in progress finish (at most

@@ -1,6 +1,6 @@
 """Durable state: the ``Store`` protocol, ``MemoryStore`` and ``FileStore``.
 
-The Redis store lives in :mod:`weixin_trio.redis` (the ``redis`` extra).
+The Redis store lives in [`weixin_trio.redis`][weixin_trio.redis] (the ``redis`` extra).
 """
 
 from ._base import (

@@ -37,7 +37,7 @@ class StoreUnavailableError(StoreError):
 class StoreLockedError(StoreError):
     """Another writer holds the account's state directory (its pid is named).
 
-    Only one process (and one :class:`~weixin_trio.FileStore` object) may write an
+    Only one process (and one [`FileStore`][weixin_trio.FileStore] object) may write an
     account's directory at a time; readers use ``FileStore(path, read_only=True)``.
     Not transient: the monitor of that account is not restarted by this process.
     """
@@ -123,11 +123,11 @@ class Store(Protocol):
 
     Contract (what the monitor relies on):
 
-    - :meth:`accept` is atomic and durable before it returns: after a crash at any
+    - `accept` is atomic and durable before it returns: after a crash at any
       instant, either the whole batch and its cursor are there, or none of it.
-    - :meth:`mark_done` and :meth:`record_failure` may be made durable lazily (group
+    - `mark_done` and `record_failure` may be made durable lazily (group
       commit); losing one re-runs a handler, whose replies are then hidden by their
-      deterministic ``client_id``. :meth:`flush` makes them durable.
+      deterministic ``client_id``. `flush` makes them durable.
     - A store never loses a dead letter.
     """
 

@@ -8,14 +8,14 @@ Layout under the root (one directory per account, mode 0700; files mode 0600)::
     <root>/<account-key>/dead-letters.jsonl  every dead letter, append-only
 
 One writer per account directory: a store that loads an account for writing takes an
-exclusive ``flock`` on its ``lock`` file and keeps it until :meth:`FileStore.aclose`
-(or the process dies). A second writer gets :class:`StoreLockedError`. Readers
+exclusive ``flock`` on its ``lock`` file and keeps it until `FileStore.aclose`
+(or the process dies). A second writer gets `StoreLockedError`. Readers
 (``FileStore(path, read_only=True)``) take no lock and never write.
 
 A write is complete, or it failed: a record is written in full (looping over short
 writes) and, when it must be durable, synced; if any step fails the file is truncated
 back to its last good length, the record is not applied, and the error is raised
-(:class:`StoreUnavailableError` for a full disk or an I/O error, so the monitor holds
+(`StoreUnavailableError` for a full disk or an I/O error, so the monitor holds
 its batch and retries). A record counts only with its final newline, so a crash
 mid-append leaves a torn last line that load ignores (and a writer cuts off).
 
@@ -230,7 +230,7 @@ class _AccountFiles:
 
     Data files are opened per write (so a directory removed under a running store is
     an error, not a write into a deleted file); only the lock stays open, in ``fds``,
-    which a finalizer closes if the store is dropped without :meth:`FileStore.aclose`.
+    which a finalizer closes if the store is dropped without `FileStore.aclose`.
     """
 
     def __init__(
@@ -499,21 +499,21 @@ class FileStore:
         path: Root directory (created with mode 0700 when missing).
         seen_window: How many recently accepted message ids are kept for dedupe.
         compact_every: Journal records between two compactions.
-        read_only: Open for reading only (``weixin-trio status``, tools): :meth:`load`
+        read_only: Open for reading only (``weixin-trio status``, tools): `load`
             reads the files as they are, takes no lock, and never creates, compacts,
             renames, truncates or deletes anything; every write raises
-            :class:`StoreError`. Safe to use next to a running bot.
+            [`StoreError`][weixin_trio.StoreError]. Safe to use next to a running bot.
 
-    One writer per account: :meth:`load` (not read-only) takes an exclusive lock on the
-    account's directory, held until :meth:`aclose`; a second writer, in this process
-    or another, gets :class:`StoreLockedError` naming the holder's pid. Use the store
+    One writer per account: `load` (not read-only) takes an exclusive lock on the
+    account's directory, held until `aclose`; a second writer, in this process
+    or another, gets `StoreLockedError` naming the holder's pid. Use the store
     as an async context manager (``async with FileStore(path) as store:``), or call
-    :meth:`aclose`, to release it.
+    `aclose`, to release it.
 
     A SIGKILL at any instant neither loses an accepted message nor corrupts the store.
     A write either completes (and is durable when the method says so) or raises and
     leaves the files as they were; a full disk or an I/O error raises
-    :class:`StoreUnavailableError`, and the same store works again once the disk has
+    `StoreUnavailableError`, and the same store works again once the disk has
     room. Blocking file I/O runs in worker threads (``trio.to_thread``; inline under an
     autojumping test clock, see ``run_blocking``).
     """
@@ -538,7 +538,7 @@ class FileStore:
         return f"<FileStore path={str(self.path)!r}{mode}>"
 
     async def __aenter__(self) -> Self:
-        """Use the store in an ``async with`` block; :meth:`aclose` runs at its end."""
+        """Use the store in an ``async with`` block; `aclose` runs at its end."""
         await trio.lowlevel.checkpoint()
         return self
 
@@ -548,7 +548,7 @@ class FileStore:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        """Close the store (see :meth:`aclose`)."""
+        """Close the store (see `aclose`)."""
         await self.aclose()
 
     def account_dir(self, account: str) -> Path:
@@ -627,10 +627,10 @@ class FileStore:
         await self._run(account, lambda f: f.append(record, sync=True), "journal a batch")
 
     async def mark_done(self, account: str, message_ids: Sequence[int]) -> None:
-        """Append done marks (not synced; see :meth:`flush`).
+        """Append done marks (not synced; see `flush`).
 
         Cancellation:
-            As :meth:`accept`.
+            As `accept`.
         """
         self._check_writable()
         record = done_record(message_ids)
@@ -640,7 +640,7 @@ class FileStore:
         """Append a failure count (not synced).
 
         Cancellation:
-            As :meth:`accept`.
+            As `accept`.
         """
         self._check_writable()
         record = failure_record(message_id, attempts)
@@ -650,7 +650,7 @@ class FileStore:
         """Append a dead letter (synced) and finish its message.
 
         Cancellation:
-            As :meth:`accept`.
+            As `accept`.
         """
         self._check_writable()
         await self._run(account, lambda f: f.dead_letter(letter), "write a dead letter")
@@ -659,7 +659,7 @@ class FileStore:
         """Append and sync a queued text.
 
         Cancellation:
-            As :meth:`accept`.
+            As `accept`.
         """
         self._check_writable()
         record = outbox_put_record(entry)
@@ -669,7 +669,7 @@ class FileStore:
         """Append the removal of a sent queued text (not synced).
 
         Cancellation:
-            As :meth:`accept`.
+            As `accept`.
         """
         self._check_writable()
         record = outbox_remove_record(entry_id)
@@ -682,7 +682,7 @@ class FileStore:
         can both use the directory.
 
         Cancellation:
-            As :meth:`accept`.
+            As `accept`.
         """
         self._check_writable()
         directory = self.account_dir(account_id)
@@ -724,7 +724,7 @@ class FileStore:
         """Delete ``account.json`` (the journal stays, for a later re-login).
 
         Cancellation:
-            As :meth:`accept`.
+            As `accept`.
         """
         self._check_writable()
         path = self.account_dir(account_id) / _ACCOUNT
@@ -749,7 +749,7 @@ class FileStore:
                 only re-runs handlers).
 
         Cancellation:
-            As :meth:`accept`.
+            As `accept`.
         """
         files = self._accounts.get(account)
         if self.read_only or files is None or not files.loaded:

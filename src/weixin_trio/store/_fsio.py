@@ -1,7 +1,7 @@
 """The store's low-level file operations, behind one seam that tests can fault.
 
-Every write, sync, truncate and rename of :class:`~weixin_trio.FileStore` goes through
-:data:`ops`, so a test can replace one of its functions (``monkeypatch.setattr(ops,
+Every write, sync, truncate and rename of [`FileStore`][weixin_trio.FileStore] goes through
+`ops`, so a test can replace one of its functions (``monkeypatch.setattr(ops,
 "write", ...)``) and inject a short write, ``ENOSPC`` or ``EIO`` at any point.
 
 The helpers here implement the one rule of the store's writes: a write is complete, or

@@ -10,7 +10,7 @@ them as JSON lines and replays them on load. Records::
     {"t": "o", "id": .., "u": user, "s": text, "at": time}                      outbox put
     {"t": "s", "id": ..}                                                        outbox sent
 
-Every record is written by :func:`encode_json`: ASCII-only JSON, so any Python string
+Every record is written by `encode_json`: ASCII-only JSON, so any Python string
 (a lone surrogate such as ``"\\ud800"`` included) is written as an escape and read back
 as the same string.
 """
@@ -200,7 +200,7 @@ class JournalState:
 
     @classmethod
     def from_snapshot(cls, data: Mapping[str, Any], *, window: int) -> JournalState:
-        """Rebuild from :meth:`snapshot` output.
+        """Rebuild from `snapshot` output.
 
         Raises:
             ValueError: Unknown version or shape.

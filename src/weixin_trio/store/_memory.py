@@ -42,7 +42,7 @@ class MemoryStore:
     """Keeps every account's journal in memory; lost when the process ends.
 
     Reusing one instance across monitors simulates a restart: unfinished messages
-    are redelivered, exactly as from a :class:`FileStore`.
+    are redelivered, exactly as from a [`FileStore`][weixin_trio.FileStore].
 
     Args:
         seen_window: How many recently accepted message ids are kept for dedupe.

@@ -3,7 +3,7 @@
 ``getuploadurl`` registers an expected upload (sizes, MD5, key); ``POST /c2c/upload``
 decrypts the body with that key and checks the ciphertext size, the plaintext size and
 the MD5, as the live CDN would have to; ``GET /c2c/download`` serves the stored
-ciphertext. Objects for inbound media are made by :meth:`FakeCdn.store`.
+ciphertext. Objects for inbound media are made by `FakeCdn.store`.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The request side of the fake server: routing, validation, faults, every endpoint.
 
-:class:`FakeApi` answers requests against a :class:`FakeILinkServer`'s state; the
+`FakeApi` answers requests against a `FakeILinkServer`'s state; the
 server object holds the state and the test-facing API.
 """
 

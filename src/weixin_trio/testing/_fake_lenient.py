@@ -4,7 +4,7 @@ The live server accepts requests that differ from what the official client sends
 (other SDKs send ``null`` fields, omit optional ones, add keys of their own, spell the
 auth scheme in lower case, leave out headers). The fake accepts them too, so that bots
 built on any SDK can be tested against it, and records each difference as a
-:class:`ProtocolIssue`. With ``strict=True`` the issues marked ``strict_rejects``
+`ProtocolIssue`. With ``strict=True`` the issues marked ``strict_rejects``
 become rejections again, as they were before.
 
 Sans-IO: nothing here touches trio or HTTP.
@@ -53,7 +53,7 @@ class ProtocolIssue:
     """One way a request differed from what the official client sends.
 
     Attributes:
-        category: One of :data:`CATEGORIES` (e.g. ``"null-field"``).
+        category: One of `CATEGORIES` (e.g. ``"null-field"``).
         endpoint: The endpoint's short name (``"getupdates"``, ``"sendmessage"``, ...).
         field: The JSON path (``"$.get_updates_buf"``) or header name concerned.
         detail: What was seen, for a person.

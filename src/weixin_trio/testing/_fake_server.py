@@ -10,14 +10,14 @@ It behaves like the live server, not like a convenient one:
 - it is lenient where the live server is: ``null`` or absent optional fields, unknown
   keys, a lower-case ``bearer``, missing optional headers, a cursor it did not issue
   and context tokens it never handed out are accepted, and each such difference from
-  what the official client sends is recorded as a :class:`ProtocolIssue` in
-  :attr:`FakeILinkServer.protocol_issues` (also ``GET /_fake/issues``). Wrong JSON types
+  what the official client sends is recorded as a `ProtocolIssue` in
+  `FakeILinkServer.protocol_issues` (also ``GET /_fake/issues``). Wrong JSON types
   and missing required fields are still rejected. ``strict=True`` rejects the issues
   marked ``strict_rejects`` too. The pytest plugin fails a test whose own requests
   caused protocol issues, so a client's mistake fails a test instead of passing.
 
-Use it in-process as an httpx transport (:meth:`FakeILinkServer.transport`) or on a
-loopback port (:meth:`FakeILinkServer.serve`).
+Use it in-process as an httpx transport (`FakeILinkServer.transport`) or on a
+loopback port ([`FakeILinkServer.serve`][weixin_trio.testing.FakeILinkServer.serve]).
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ if TYPE_CHECKING:
 
 __all__ = ["WAIT_FOR_SENT_TIMEOUT", "FakeILinkServer"]
 
-#: How long :meth:`FakeILinkServer.wait_for_sent` waits by default (seconds of
+#: How long `FakeILinkServer.wait_for_sent` waits by default (seconds of
 #: ``trio.current_time()``: virtual under ``autojump_clock``).
 WAIT_FOR_SENT_TIMEOUT: Final = 600.0
 
@@ -72,7 +72,7 @@ class FakeILinkServer:
         strict: Reject requests for the protocol issues marked ``strict_rejects``
             (nulls, unknown keys, a lower-case auth scheme, a foreign cursor, ...)
             instead of only recording them.
-        record_requests: Keep every request in :attr:`requests` (turn off for
+        record_requests: Keep every request in `requests` (turn off for
             long benchmarks).
     """
 
@@ -113,7 +113,7 @@ class FakeILinkServer:
 
     @property
     def deviations(self) -> list[str]:
-        """:attr:`protocol_issues` as short text: ``"<endpoint>: <detail>"``."""
+        """`protocol_issues` as short text: ``"<endpoint>: <detail>"``."""
         return [f"{i.endpoint}: {i.detail}" for i in self.protocol_issues]
 
     async def handle(self, request: FakeRequest) -> FakeResponse:
@@ -352,7 +352,7 @@ class FakeILinkServer:
     def inject_fault(self, endpoint: str, fault: Fault, *, times: int | float = 1) -> None:
         """Answer the next ``times`` requests of ``endpoint`` with ``fault``.
 
-        ``times=math.inf`` keeps the fault until :meth:`clear_faults`.
+        ``times=math.inf`` keeps the fault until `clear_faults`.
         """
         self.faults.add(endpoint, fault, times)
 

@@ -24,7 +24,7 @@ _MAX_BODY = 512 * 1024 * 1024
 
 
 class FakeTransport(httpx.AsyncBaseTransport):
-    """An httpx transport that answers from a :class:`FakeILinkServer` in-process.
+    """An httpx transport that answers from a `FakeILinkServer` in-process.
 
     No sockets are involved, so it is safe under ``autojump_clock``. A ``reset`` fault
     raises ``httpx.ReadError``, as a dropped connection would.

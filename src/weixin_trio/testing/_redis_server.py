@@ -34,13 +34,13 @@ def _free_port() -> int:
 class RedisServer:
     """Runs ``redis-server`` on ``127.0.0.1`` in a temporary directory.
 
-    Use it as a (synchronous) context manager; :attr:`url` is valid inside. It can be
+    Use it as a (synchronous) context manager; `url` is valid inside. It can be
     stopped and started again on the same port and data (to test a Redis outage).
 
     Args:
         appendonly: Enable the AOF with ``appendfsync always`` (what a deployment that
             must not lose a message after a Redis crash uses).
-        executable: The ``redis-server`` binary (default: :func:`redis_server_path`).
+        executable: The ``redis-server`` binary (default: `redis_server_path`).
 
     Raises:
         FileNotFoundError: No ``redis-server`` is installed.
@@ -89,7 +89,7 @@ class RedisServer:
             time.sleep(0.02)
 
     def stop(self) -> None:
-        """Stop the server (the data directory stays until :meth:`close`)."""
+        """Stop the server (the data directory stays until `close`)."""
         if self._proc is not None:
             self._proc.terminate()
             try:

@@ -1,4 +1,4 @@
-"""Opt-in pytest fixtures for testing bots against :class:`FakeILinkServer`.
+"""Opt-in pytest fixtures for testing bots against `FakeILinkServer`.
 
 Enable in your ``conftest.py``::
 
@@ -6,13 +6,13 @@ Enable in your ``conftest.py``::
 
 Fixtures:
 
-- ``fake_ilink``: a fresh :class:`~weixin_trio.testing.FakeILinkServer`. At teardown
+- ``fake_ilink``: a fresh [`FakeILinkServer`][weixin_trio.testing.FakeILinkServer]. At teardown
   the test fails when requests made during it caused protocol issues (requests that
   differ from what the official client sends: see ``FakeILinkServer.protocol_issues``),
   so a client that drifts from the protocol fails its tests although the lenient fake
   served it. Mark a test ``@pytest.mark.allow_protocol_issues`` to opt out (e.g. one
   that sends odd requests on purpose).
-- ``ilink_client``: an :class:`~weixin_trio.ILinkClient` connected to ``fake_ilink``
+- ``ilink_client``: an [`ILinkClient`][weixin_trio.ILinkClient] connected to ``fake_ilink``
   in-process (no sockets, so it works with ``autojump_clock``).
 
 Both need ``pytest-trio`` (``trio_mode = true`` or ``@pytest.mark.trio``).
