@@ -207,7 +207,10 @@ async def one_run(mode: str, handler: str, procs: int, messages: int, cfg: Confi
     from weixin_trio.redis import Leases, open_redis_store
     from weixin_trio.redis._scripts import partition_keys
     from weixin_trio.testing import FakeILinkServer
-    from weixin_trio.testing._redis_server import RedisServer
+
+    if str(HERE.parent) not in sys.path:  # the test-only Redis helper lives in tests/
+        sys.path.insert(0, str(HERE.parent))
+    from tests._redis_server import RedisServer
 
     prefix = f"sc{uuid.uuid4().hex[:8]}"
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "WEIXIN_TRIO_BENCH_CPU_MS": str(cfg.cpu_ms)}

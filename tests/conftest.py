@@ -11,8 +11,8 @@ import pytest
 from hypothesis import HealthCheck, settings
 from trio.testing import MockClock
 
+from tests._redis_server import RedisServer, redis_server_path
 from weixin_trio import FileStore, MemoryStore
-from weixin_trio.testing._redis_server import RedisServer, redis_server_path
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator

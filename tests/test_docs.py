@@ -44,7 +44,7 @@ from weixin_trio.testing import FakeILinkServer
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
-    from weixin_trio.testing._redis_server import RedisServer
+    from tests._redis_server import RedisServer
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]

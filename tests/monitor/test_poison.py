@@ -34,7 +34,7 @@ from ..test_quarantine import json_values, texts
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
-    from weixin_trio.testing._redis_server import RedisServer
+    from tests._redis_server import RedisServer
 
 GOOD_IDS = 10**15  # well-formed messages: ids from here up
 BAD_IDS = 10**6  # deliberately malformed ones: ids from here up (below GOOD_IDS)

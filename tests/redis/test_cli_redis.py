@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
     from pathlib import Path
 
-    from weixin_trio.testing._redis_server import RedisServer
+    from tests._redis_server import RedisServer
 
 
 @pytest.fixture

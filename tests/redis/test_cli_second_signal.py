@@ -27,7 +27,7 @@ from ._conversation import save_accounts
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
-    from weixin_trio.testing._redis_server import RedisServer
+    from tests._redis_server import RedisServer
 
 HUNG = """
 import trio

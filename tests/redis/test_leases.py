@@ -14,9 +14,9 @@ import attrs
 import pytest
 import trio
 
+from tests._redis_server import RedisServer
 from weixin_trio.redis import Leases, open_leased_accounts, open_redis_store
 from weixin_trio.testing import FakeAccount, FakeILinkServer
-from weixin_trio.testing._redis_server import RedisServer
 
 from ._leaks import IGNORE_COREDIS_LEAK
 

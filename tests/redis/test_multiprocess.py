@@ -25,7 +25,7 @@ from weixin_trio.testing import FakeAccount, FakeILinkServer
 from ._conversation import Conversation, save_accounts
 
 if TYPE_CHECKING:
-    from weixin_trio.testing._redis_server import RedisServer
+    from tests._redis_server import RedisServer
 
 HERE = Path(__file__).parent
 TTL = 2.0

@@ -14,6 +14,7 @@ import pytest
 import trio
 
 import weixin_trio as wx
+from tests._redis_server import RedisServer
 from weixin_trio.redis import RedisStore, open_redis_store
 from weixin_trio.redis._scripts import ACCOUNT_KEYS, account_keys, lease_key
 from weixin_trio.redis._store import safe_url
@@ -25,7 +26,6 @@ from weixin_trio.store import (
     StoreError,
     StoreUnavailableError,
 )
-from weixin_trio.testing._redis_server import RedisServer
 
 from ._leaks import IGNORE_COREDIS_LEAK
 

@@ -40,8 +40,8 @@ from .._helpers import until
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterable
 
+    from tests._redis_server import RedisServer
     from weixin_trio.redis import RedisStore
-    from weixin_trio.testing._redis_server import RedisServer
 
 TTL = 3.0  # rounds every 1 s; a partition stops 2.4 s after a renewal was sent, so
 # event-loop lag on a loaded machine does not restart partitions (which re-handles)

@@ -1,4 +1,8 @@
-"""``RedisServer``: a throwaway ``redis-server`` on a free loopback port, for tests."""
+"""``RedisServer``: a throwaway ``redis-server`` on a free loopback port, for tests.
+
+Test-only: it lives in ``tests/`` (not in the wheel). ``tests/conftest.py`` builds the
+``redis_server`` fixture on it; ``benchmarks/bench_scale.py`` imports it too.
+"""
 
 from __future__ import annotations
 
