@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import itertools
 import json
+import math
 import re
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
 ALICE = "alice@im.wechat"
 BOB = "bob@im.wechat"
 MOCK_TOKEN = "mock-bot-token-0123456789abcdef"
+SECRET_CTX = "ctx-SECRET-context-token-value-42"
 
 
 def expected_client_version(version: str) -> str:
@@ -198,6 +200,7 @@ async def test_route_tag_header_only_when_given(route_tag: str | int, header: st
         ("MyBot/1.2.0 (region=cn;env=prod)", "MyBot/1.2.0 (region=cn;env=prod)"),
         ("MyBot/1.0 (中文)", "MyBot/1.0"),
         ("中文/1.0", f"weixin-trio/{wx.__version__}"),
+        ("中文/1.0 Good/2 (note)", "Good/2 (note)"),
     ],
 )
 async def test_bot_agent_is_sanitised(bot_agent: str | None, sent: str) -> None:
@@ -222,6 +225,7 @@ async def test_qr_requests_carry_no_credentials() -> None:
     assert fetch.headers["authorizationtype"] == "ilink_bot_token"
     decode_uin(fetch.headers["x-wechat-uin"])
     assert fetch.headers["ilink-app-id"] == "bot"
+    assert fetch.body == {"local_token_list": 2}  # the fake records how many, not the tokens
     [status] = fake.requests_to("get_qrcode_status")
     assert status.method == "GET"
     for header in ("authorization", "authorizationtype", "x-wechat-uin", "content-type"):
@@ -313,6 +317,16 @@ async def test_fresh_client_id_per_send() -> None:
     assert r1.confirmed
     assert r2.confirmed
     assert r1.message_id != r2.message_id
+    # The whole msg object, so that no field is added or left out unnoticed.
+    assert fake.requests_to("sendmessage")[-1].body["msg"] == {
+        "from_user_id": "",
+        "to_user_id": ALICE,
+        "client_id": r2.client_id,
+        "message_type": 2,
+        "message_state": 2,
+        "item_list": [{"type": 1, "text_item": {"text": "two"}}],
+        "context_token": "ctx",
+    }
 
 
 async def test_reused_client_id_accepted_but_shown_once() -> None:
@@ -321,6 +335,8 @@ async def test_reused_client_id_accepted_but_shown_once() -> None:
         r1 = await client.send_text(ALICE, "same", context_token="ctx", client_id="fixed-id-1")
         r2 = await client.send_text(ALICE, "same", context_token="ctx", client_id="fixed-id-1")
     assert r1.client_id == r2.client_id == "fixed-id-1"
+    assert r1.confirmed
+    assert r2.confirmed
     assert [s.client_id for s in fake.sent()] == ["fixed-id-1"]
     assert [s.shown for s in fake.sends] == [True, False]
     assert len(fake.requests_to("sendmessage")) == 2
@@ -332,6 +348,7 @@ async def test_send_text_needs_a_context_token() -> None:
         with pytest.raises(wx.NoContextTokenError) as info:
             await client.send_text(BOB, "hello")
         assert info.value.user_id == BOB
+        assert BOB in str(info.value)
         result = await client.send_text(BOB, "hello", context_token="ctx-given")
         assert result.confirmed
         for empty in ("", "   \n"):
@@ -402,7 +419,9 @@ async def test_sendmessage_failure_bodies(body: bytes, error: type[Exception]) -
 @pytest.mark.parametrize("endpoint", ["getupdates", "sendmessage", "getconfig", "notifystart"])
 async def test_http_status_maps_to_api_error(status: int, endpoint: str) -> None:
     fake = FakeILinkServer()
-    body = json.dumps({"errmsg": "upstream down", "token": fake.token}).encode()
+    body = json.dumps(
+        {"errmsg": "upstream down", "token": fake.token, "context_token": SECRET_CTX}
+    ).encode()
     fake.inject_fault(endpoint, Fault.http_status(status, body=body))
     async with connect(fake) as client:
         with pytest.raises(wx.ApiError) as info:
@@ -417,6 +436,9 @@ async def test_http_status_maps_to_api_error(status: int, endpoint: str) -> None
     assert "<redacted>" in exc.errmsg
     assert fake.token not in exc.errmsg
     assert f"HTTP {status}" in str(exc)
+    for text in (str(exc), repr(exc)):
+        assert fake.token not in text
+        assert SECRET_CTX not in text
 
 
 async def _call(client: wx.ILinkClient, endpoint: str) -> None:
@@ -533,7 +555,29 @@ async def test_getconfig_success_bodies(body: bytes, ticket: str | None) -> None
             await client.get_config(ALICE)
 
 
-SECRET_CTX = "ctx-SECRET-context-token-value-42"
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [
+        (b"[1,2]", wx.ProtocolError),
+        (b"not json", wx.ProtocolError),
+        (b'{"ret":"x"}', wx.ProtocolError),
+        (b'{"errmsg":"no ret"}', wx.ApiError),
+        (b"{}", wx.ApiError),
+    ],
+)
+async def test_getconfig_failure_bodies(body: bytes, error: type[Exception]) -> None:
+    async with mock_client(reply(body)) as client:
+        with pytest.raises(error) as info:
+            await client.get_config(ALICE)
+    assert type(info.value) is error
+
+
+async def test_malformed_field_is_named() -> None:
+    body = b'{"ret":0,"typing_ticket":{"x":1}}'
+    async with mock_client(reply(body)) as client:
+        with pytest.raises(wx.ProtocolError) as info:
+            await client.get_config(ALICE)
+    assert info.value.field == "$.typing_ticket"
 
 
 @pytest.mark.parametrize("key", ["token", "context_token", "bot_token", "Authorization"])
@@ -578,6 +622,90 @@ async def test_unknown_token_is_stale() -> None:
         with pytest.raises(wx.StaleTokenError):
             await client.notify_start()
     assert fake.sends == []
+
+
+async def test_token_echoed_in_plain_text_is_scrubbed() -> None:
+    fake = FakeILinkServer()
+    echo = f"invalid session for {fake.token}"
+    async with connect(fake) as client:
+        fake.inject_fault("notifystart", Fault.api_error(ret=-1, errmsg=echo))
+        with pytest.raises(wx.ApiError) as info:
+            await client.notify_start()
+        assert fake.token not in str(info.value)
+        assert "<redacted>" in str(info.value)
+        fake.inject_fault("notifystart", Fault.http_status(500, echo.encode()))
+        with pytest.raises(wx.ApiError) as info:
+            await client.notify_start()
+        assert fake.token not in str(info.value)
+
+
+# --- sends with the retries on (as ``open_client`` does by default) --------------------
+
+
+@pytest.fixture
+def retrying_client(fake_ilink: FakeILinkServer, ilink_client: wx.ILinkClient) -> wx.ILinkClient:
+    """``ilink_client`` (default send retries); the hand-picked token ``c`` counts as issued."""
+    fake_ilink.default.issued_tokens.add("c")
+    return ilink_client
+
+
+@pytest.mark.parametrize(
+    ("fault", "error"),
+    [(Fault.rate_limited(), wx.RateLimitedError), (Fault.api_error(ret=-1), wx.ApiError)],
+    ids=["ret-2", "ret-1"],
+)
+async def test_send_errors_keep_their_type_after_the_retries(
+    fake_ilink: FakeILinkServer,
+    retrying_client: wx.ILinkClient,
+    autojump_clock: trio.testing.MockClock,
+    fault: Fault,
+    error: type[wx.ApiError],
+) -> None:
+    # A send retries transient failures (and -2) itself: the error that reaches the
+    # caller, once the retries gave up, is mapped as a single request's would be.
+    fake_ilink.inject_fault("sendmessage", fault, times=math.inf)
+    with pytest.raises(error) as info:
+        await retrying_client.send_text(ALICE, "x", context_token="c")
+    assert type(info.value) is error
+    assert info.value.code is not None
+    assert fake_ilink.token not in str(info.value)
+
+
+async def test_hang_everywhere_is_bounded_by_the_callers_scope(
+    fake_ilink: FakeILinkServer,
+    retrying_client: wx.ILinkClient,
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    fake_ilink.inject_fault("sendmessage", Fault.hang(), times=math.inf)
+    with trio.move_on_after(15):
+        await retrying_client.send_text(ALICE, "x", context_token="c")
+    assert trio.current_time() == pytest.approx(15.0)
+
+
+async def test_a_hung_send_is_retried_after_the_deadline_and_frees_its_sender(
+    fake_ilink: FakeILinkServer,
+    retrying_client: wx.ILinkClient,
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    # Issue 13 item 4: a send without an answer is retried with the same client_id
+    # after the deadline (it used to fail at once), so each text is shown once.
+    fake_ilink.inject_fault("sendmessage", Fault.hang(), times=4)
+    errors: list[Exception] = []
+
+    async def send(i: int) -> None:
+        try:
+            await retrying_client.send_text(ALICE, f"x{i}", context_token="c")
+        except wx.TransportError as exc:
+            errors.append(exc)
+
+    async with trio.open_nursery() as nursery:
+        for i in range(4):  # every sender task gets a hung request
+            nursery.start_soon(send, i)
+    assert errors == []
+    assert sorted(fake_ilink.sent_texts(ALICE)) == ["x0", "x1", "x2", "x3"]
+    assert len(fake_ilink.requests_to("sendmessage")) == 8
+    assert 60.0 < trio.current_time() < 62.0
+    assert (await retrying_client.send_text(ALICE, "after", context_token="c")).confirmed
 
 
 # --- cancellation ----------------------------------------------------------------------
@@ -684,6 +812,8 @@ async def test_cursor_is_forward_only(autojump_clock: trio.testing.MockClock) ->
         c = fake.inject_text(ALICE, "C")
         third = await client.get_updates(second.next_cursor or "")
         assert [m.message_id for m in third.msgs] == [c]
+        # Nor does the empty cursor of a first poll.
+        assert (await client.get_updates("")).msgs == ()
     assert fake.delivered_message_ids() == [a, b, c]
 
 
