@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 from ._pacing import Pacing, SendGovernor
 from ._redact import install_httpx_log_redaction
 from ._send_window import SendWindowPolicy, SendWindows
+from ._util import unwrap_single_error
 from ._version import __version__
 from .cdn import DEFAULT_CDN_HOSTS
 
@@ -113,6 +114,10 @@ async def open_client(
     Yields:
         The [`ILinkClient`][weixin_trio.ILinkClient].
 
+    Exceptions: one exception from the block (yours, or an internal failure) reaches
+    the caller as itself, not wrapped in an ``ExceptionGroup``; several at once arrive
+    as one ``ExceptionGroup`` of them.
+
     Cancellation:
         Leaving the block closes the HTTP clients this function created; in-flight
         sends are aborted.
@@ -123,52 +128,56 @@ async def open_client(
             base_url = account.base_url
         account_id = account_id or account.account_id
     injected = http_client is not None
-    async with AsyncExitStack() as stack:
-        if http_client is None:
-            http_client = await stack.enter_async_context(
-                httpx.AsyncClient(
-                    transport=transport, timeout=_API_TIMEOUT, limits=_LIMITS, verify=_ssl_context()
-                )
-            )
-        if poll_http_client is None:
-            if transport is not None or not injected:
-                poll_http_client = await stack.enter_async_context(
+    with unwrap_single_error():
+        async with AsyncExitStack() as stack:
+            if http_client is None:
+                http_client = await stack.enter_async_context(
                     httpx.AsyncClient(
-                        transport=transport, timeout=_API_TIMEOUT, verify=_ssl_context()
+                        transport=transport,
+                        timeout=_API_TIMEOUT,
+                        limits=_LIMITS,
+                        verify=_ssl_context(),
                     )
                 )
-            else:
-                poll_http_client = http_client
-        client = ILinkClient._create(
-            token=token.strip() if token else None,
-            base_url=base_url,
-            cdn_base_url=cdn_base_url,
-            account_id=account_id or "default",
-            http=http_client,
-            poll_http=poll_http_client,
-            app_id=app_id,
-            version=__version__,
-            bot_agent=sanitize_bot_agent(bot_agent, default=DEFAULT_BOT_AGENT)
-            if bot_agent
-            else DEFAULT_BOT_AGENT,
-            route_tag=None if route_tag is None else str(route_tag),
-            context_tokens=ContextTokens(context_tokens),
-            markdown=markdown,
-            text_limit=text_limit,
-            send_windows=None if send_window is None else SendWindows(send_window),
-            cdn_hosts=frozenset(cdn_hosts)
-            if cdn_hosts is not None
-            else DEFAULT_CDN_HOSTS | {urlsplit(cdn_base_url).hostname or ""} - {""},
-        )
-        governor = None if pacing is None else SendGovernor(pacing)
-        outbox = Outbox(client._send_now, senders=senders, governor=governor, retry=send_retry)
-        async with trio.open_nursery() as nursery:
-            await nursery.start(outbox.run)
-            client._outbox = outbox
-            client._background = nursery
-            try:
-                yield client
-            finally:
-                client._outbox = None
-                client._background = None
-                nursery.cancel_scope.cancel()
+            if poll_http_client is None:
+                if transport is not None or not injected:
+                    poll_http_client = await stack.enter_async_context(
+                        httpx.AsyncClient(
+                            transport=transport, timeout=_API_TIMEOUT, verify=_ssl_context()
+                        )
+                    )
+                else:
+                    poll_http_client = http_client
+            client = ILinkClient._create(
+                token=token.strip() if token else None,
+                base_url=base_url,
+                cdn_base_url=cdn_base_url,
+                account_id=account_id or "default",
+                http=http_client,
+                poll_http=poll_http_client,
+                app_id=app_id,
+                version=__version__,
+                bot_agent=sanitize_bot_agent(bot_agent, default=DEFAULT_BOT_AGENT)
+                if bot_agent
+                else DEFAULT_BOT_AGENT,
+                route_tag=None if route_tag is None else str(route_tag),
+                context_tokens=ContextTokens(context_tokens),
+                markdown=markdown,
+                text_limit=text_limit,
+                send_windows=None if send_window is None else SendWindows(send_window),
+                cdn_hosts=frozenset(cdn_hosts)
+                if cdn_hosts is not None
+                else DEFAULT_CDN_HOSTS | {urlsplit(cdn_base_url).hostname or ""} - {""},
+            )
+            governor = None if pacing is None else SendGovernor(pacing)
+            outbox = Outbox(client._send_now, senders=senders, governor=governor, retry=send_retry)
+            async with trio.open_nursery() as nursery:
+                await nursery.start(outbox.run)
+                client._outbox = outbox
+                client._background = nursery
+                try:
+                    yield client
+                finally:
+                    client._outbox = None
+                    client._background = None
+                    nursery.cancel_scope.cancel()

@@ -1,36 +1,73 @@
-"""The exception tree of weixin_trio.
+"""Every exception class of weixin_trio, in one tree.
 
-Every error the library raises on purpose derives from [`WeixinError`][weixin_trio.WeixinError]::
+Every error the library raises on purpose derives from [`WeixinError`][weixin_trio.WeixinError];
+two value errors of the sans-IO helpers derive from `ValueError`. The tree below is
+checked against the classes by a test::
 
     WeixinError
     ├── TransportError            network failure: DNS, connect, reset, broken body
+    │   └── _ClientClosing        (private) the client closed while a send was queued
     ├── ProtocolError             a response that does not fit the wire schema
+    │   └── MalformedMessageError one message of a batch did not fit; it was skipped
     ├── ApiError                  non-2xx HTTP status, or non-zero ``ret``/``errcode``
     │   ├── StaleTokenError       ``-14``: the bot token is no longer valid, log in again
-    │   ├── RateLimitedError      ``-2``: the server throttled the send ("prepare failed")
-    │   └── SendWindowClosedError the user's send window is closed (24 h / 10 sends)
-    ├── CdnError                  CDN upload or download failed (status, missing header, size)
+    │   └── RateLimitedError      ``-2``: the server throttled the send ("prepare failed")
+    ├── SendWindowClosedError     the user's send window is closed (24 h / 10 sends)
     ├── NoContextTokenError       a proactive send to a user we never heard from
+    ├── CdnError                  CDN upload or download failed (status, missing header, size)
+    ├── StoreError                the store could not be read or written
+    │   ├── StoreUnavailableError the store's server cannot be reached right now
+    │   ├── StoreLockedError      another writer holds the account's state directory
+    │   └── LeaseLostError        another process now holds the account's lease
+    ├── QrLoginError              a QR login failed
+    │   ├── QrLoginExpired        the QR codes expired and the refresh budget is spent
+    │   ├── VerifyCodeBlocked     too many wrong verify codes
+    │   ├── QrLoginTimeout        the overall login deadline passed
+    │   └── QrLoginCancelled      the verify-code callback gave no code
+    ├── VoiceCodecUnavailable     no SILK codec installed
     └── MonitorCrashed            an internal failure stopped a monitor
+    ValueError
+    ├── CryptoError               bad AES key, ciphertext or padding
+    └── UnencodableError          a value cannot be written as JSON
 
 Messages never contain bot tokens, context tokens, AES keys or CDN query parameters:
 response bodies are redacted and truncated before they reach an exception.
 
-Translation from httpx and cattrs happens in one place, ``weixin_trio._api``.
+Translation from httpx and cattrs happens in one place, the private endpoint layer.
+Public modules re-export the classes that belong to them (``weixin_trio.store.StoreError``,
+``weixin_trio.login.QrLoginError``, ``weixin_trio.crypto.CryptoError``, ...).
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
 __all__ = [
     "ApiError",
     "CdnError",
+    "CryptoError",
+    "LeaseLostError",
+    "MalformedMessageError",
     "MonitorCrashed",
     "NoContextTokenError",
     "ProtocolError",
+    "QrLoginCancelled",
+    "QrLoginError",
+    "QrLoginExpired",
+    "QrLoginTimeout",
     "RateLimitedError",
     "SendWindowClosedError",
     "StaleTokenError",
+    "StoreError",
+    "StoreLockedError",
+    "StoreUnavailableError",
     "TransportError",
+    "UnencodableError",
+    "VerifyCodeBlocked",
+    "VoiceCodecUnavailable",
     "WeixinError",
 ]
 
@@ -54,6 +91,10 @@ class TransportError(WeixinError):
         self.endpoint = endpoint
 
 
+class _ClientClosing(TransportError):
+    """The client closed while the send was queued or in flight (never retried)."""
+
+
 class ProtocolError(WeixinError):
     """A response could not be understood: bad JSON, wrong type, missing field.
 
@@ -66,6 +107,18 @@ class ProtocolError(WeixinError):
         super().__init__(message)
         self.endpoint = endpoint
         self.field = field
+
+
+class MalformedMessageError(ProtocolError):
+    """A message in a batch did not fit the schema; it was skipped, the batch was not.
+
+    Attributes:
+        raw: The message's raw JSON, as received.
+    """
+
+    def __init__(self, message: str, *, raw: Mapping[str, Any]) -> None:
+        super().__init__(message, endpoint="ilink/bot/getupdates")
+        self.raw = raw
 
 
 class ApiError(WeixinError):
@@ -177,9 +230,81 @@ class NoContextTokenError(WeixinError):
         self.user_id = user_id
 
 
+class StoreError(WeixinError):
+    """The store could not be read or written (the path is named, secrets are not)."""
+
+
+class StoreUnavailableError(StoreError):
+    """The store's server cannot be reached right now (e.g. Redis is down).
+
+    Transient: the monitor keeps the batch it could not journal, stops fetching and
+    retries with backoff; nothing is acknowledged until the write succeeds.
+    """
+
+
+class StoreLockedError(StoreError):
+    """Another writer holds the account's state directory (its pid is named).
+
+    Only one process (and one [`FileStore`][weixin_trio.FileStore] object) may write an
+    account's directory at a time; readers use ``FileStore(path, read_only=True)``.
+    Not transient: the monitor of that account is not restarted by this process.
+    """
+
+
+class LeaseLostError(StoreError):
+    """A fenced write was refused: another process now holds the account's lease.
+
+    The monitor of that account stops at once and is not restarted by this process.
+    """
+
+
+class QrLoginError(WeixinError):
+    """A QR login failed (base class of every login error)."""
+
+
+class QrLoginExpired(QrLoginError):
+    """The QR codes of this login expired and the refresh budget (3 codes) is spent."""
+
+
+class VerifyCodeBlocked(QrLoginError):
+    """Too many wrong verify codes on the last QR code the budget allowed."""
+
+
+class QrLoginTimeout(QrLoginError):
+    """The overall login deadline passed (default 480 s)."""
+
+
+class QrLoginCancelled(QrLoginError):
+    """The ``ask_verify_code`` callback gave no code (``None`` or empty)."""
+
+
+class VoiceCodecUnavailable(WeixinError):
+    """No SILK codec installed: ``pip install 'weixin-trio[silk]'``."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "voice transcoding needs a SILK codec: install the extra with "
+            "pip install 'weixin-trio[silk]'"
+        )
+
+
 class MonitorCrashed(WeixinError):
     """An internal failure stopped a monitor (for example, the store could not be written).
 
     The cursor was not advanced past anything that was not journaled; restarting on the
     same store redelivers every accepted message.
     """
+
+
+class CryptoError(ValueError):
+    """Bad key, bad ciphertext, or bad padding.
+
+    Raised for a key that is not 16 bytes, ciphertext that is empty or not a multiple
+    of 16 bytes, invalid PKCS#7 padding (also the usual symptom of a wrong key), and
+    key text that `parse_aes_key` cannot decode. Messages never contain key
+    material.
+    """
+
+
+class UnencodableError(ValueError):
+    """A value cannot be written as JSON (e.g. an int longer than Python's digit limit)."""

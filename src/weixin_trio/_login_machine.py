@@ -17,7 +17,13 @@ from urllib.parse import urlsplit
 
 import attrs
 
-from ._errors import WeixinError
+from ._errors import (
+    QrLoginCancelled,
+    QrLoginError,
+    QrLoginExpired,
+    QrLoginTimeout,
+    VerifyCodeBlocked,
+)
 from ._redact import redact_token, redact_url
 
 if TYPE_CHECKING:
@@ -61,26 +67,6 @@ _HOST_RE: Final = re.compile(rf"(?P<name>{_LABEL}(?:\.{_LABEL})*)(?::(?P<port>[0
 
 
 # --- errors ---------------------------------------------------------------------------
-
-
-class QrLoginError(WeixinError):
-    """A QR login failed (base class of every login error)."""
-
-
-class QrLoginExpired(QrLoginError):
-    """The QR codes of this login expired and the refresh budget (3 codes) is spent."""
-
-
-class VerifyCodeBlocked(QrLoginError):
-    """Too many wrong verify codes on the last QR code the budget allowed."""
-
-
-class QrLoginTimeout(QrLoginError):
-    """The overall login deadline passed (default 480 s)."""
-
-
-class QrLoginCancelled(QrLoginError):
-    """The ``ask_verify_code`` callback gave no code (``None`` or empty)."""
 
 
 # --- values ---------------------------------------------------------------------------

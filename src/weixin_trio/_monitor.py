@@ -11,8 +11,9 @@ task. Unfinished entries are redelivered at the next start, and their replies re
 deterministic ``client_id``s, so WeChat shows them once.
 
 Exception policy: internal failures (e.g. the store cannot be written) raise
-[`MonitorCrashed`][weixin_trio.MonitorCrashed] inside the monitor's nursery, so they surface in
-an ``ExceptionGroup`` (use ``except* MonitorCrashed``), like any error of the body.
+[`MonitorCrashed`][weixin_trio.MonitorCrashed] inside the monitor's nursery. ``open_monitor``
+unwraps a single exception (``_util.unwrap_single_error``), so it reaches the caller as
+itself, like an error of the body; several at once arrive as one ``ExceptionGroup``.
 """
 
 from __future__ import annotations

@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 import attrs
 
 from . import _wire as w
-from ._errors import ProtocolError
+from ._errors import MalformedMessageError
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Mapping
+    from collections.abc import Awaitable, Callable
 
     from ._messages import Message
 
@@ -31,18 +31,6 @@ __all__ = [
 Handler: TypeAlias = "Callable[[Message], Awaitable[None]]"
 ErrorHook: TypeAlias = "Callable[[Message | None, Exception], Awaitable[None]]"
 StaleTokenHook: TypeAlias = "Callable[[StaleTokenInfo], Awaitable[None]]"
-
-
-class MalformedMessageError(ProtocolError):
-    """A message in a batch did not fit the schema; it was skipped, the batch was not.
-
-    Attributes:
-        raw: The message's raw JSON, as received.
-    """
-
-    def __init__(self, message: str, *, raw: Mapping[str, Any]) -> None:
-        super().__init__(message, endpoint="ilink/bot/getupdates")
-        self.raw = raw
 
 
 @attrs.frozen

@@ -20,6 +20,7 @@ from ._backoff import Backoff
 from ._client import open_client
 from ._monitor_types import check_handler
 from ._open_monitor import open_monitor
+from ._util import unwrap_single_error
 from .store import LeaseLostError, StoreLockedError
 
 if TYPE_CHECKING:
@@ -309,22 +310,27 @@ async def open_accounts(
     Yields:
         The [`AccountRunner`][weixin_trio.AccountRunner], with every initial account started.
 
+    Exceptions: one exception from the block (yours, or an internal failure) reaches
+    the caller as itself, not wrapped in an ``ExceptionGroup``; several at once arrive
+    as one ``ExceptionGroup`` of them.
+
     Cancellation:
         Leaving the block stops every account the way `open_monitor` stops.
     """
     check_handler(handler)
-    async with trio.open_nursery() as nursery:
-        runner = AccountRunner(
-            nursery,
-            handler,
-            store,
-            dict(client_options or {}),
-            monitor_options,
-            restart_backoff or Backoff(retry_delay=5.0, backoff_delay=60.0),
-        )
-        for account in accounts:
-            await runner.add(account)
-        try:
-            yield runner
-        finally:
-            runner.stop()
+    with unwrap_single_error():
+        async with trio.open_nursery() as nursery:
+            runner = AccountRunner(
+                nursery,
+                handler,
+                store,
+                dict(client_options or {}),
+                monitor_options,
+                restart_backoff or Backoff(retry_delay=5.0, backoff_delay=60.0),
+            )
+            for account in accounts:
+                await runner.add(account)
+            try:
+                yield runner
+            finally:
+                runner.stop()

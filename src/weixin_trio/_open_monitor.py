@@ -11,6 +11,7 @@ from ._backoff import Backoff
 from ._handler_runner import default_retry_backoff
 from ._monitor import Monitor
 from ._monitor_types import check_handler, should_process
+from ._util import unwrap_single_error
 from .store import MemoryStore
 
 if TYPE_CHECKING:
@@ -94,8 +95,12 @@ async def open_monitor(
 
     Raises:
         TypeError: ``handler`` is a plain (not ``async``) function.
-        MonitorCrashed: (inside an ``ExceptionGroup``) the store failed; nothing was
-            acknowledged that was not journaled.
+        MonitorCrashed: The store failed; nothing was acknowledged that was not
+            journaled.
+
+    Exceptions: one exception (yours from the body, or ``MonitorCrashed``) reaches the
+    caller as itself, not wrapped in an ``ExceptionGroup``; several at once arrive as
+    one ``ExceptionGroup`` of them.
 
     Cancellation:
         Cancelling the block stops the monitor as described above; every accepted
@@ -124,20 +129,21 @@ async def open_monitor(
         notify=notify,
     )
     await monitor._load()
-    try:
-        async with trio.open_nursery() as nursery:
-            monitor._nursery = nursery
-            try:
-                await monitor._start(nursery)
-                with trio.CancelScope() as body:
-                    monitor._body_scope = body
-                    if monitor._stop_requested:
-                        body.cancel()
-                    yield monitor
-            finally:
-                monitor._begin_stop()
-    finally:
-        await monitor._shutdown()
+    with unwrap_single_error():
+        try:
+            async with trio.open_nursery() as nursery:
+                monitor._nursery = nursery
+                try:
+                    await monitor._start(nursery)
+                    with trio.CancelScope() as body:
+                        monitor._body_scope = body
+                        if monitor._stop_requested:
+                            body.cancel()
+                        yield monitor
+                finally:
+                    monitor._begin_stop()
+        finally:
+            await monitor._shutdown()
 
 
 async def run_monitor(

@@ -23,7 +23,7 @@ import attrs
 import trio
 
 from ._backoff import Backoff
-from ._errors import ApiError, RateLimitedError, TransportError
+from ._errors import ApiError, RateLimitedError, TransportError, _ClientClosing
 from ._sent import SendResult
 from ._wire import WeixinMessage
 
@@ -87,10 +87,6 @@ def is_transient(exc: Exception) -> bool:
         and not isinstance(exc, RateLimitedError)
         and (exc.status_code >= 500)
     )
-
-
-class _ClientClosing(TransportError):
-    """The client closed while the send was queued or in flight (never retried)."""
 
 
 @attrs.define(eq=False)

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import trio
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
 
-__all__ = ["NoPublicConstructor", "run_blocking"]
+__all__ = ["NoPublicConstructor", "run_blocking", "unwrap_single_error"]
 
 T = TypeVar("T")
 
@@ -53,3 +54,35 @@ async def run_blocking(fn: Callable[..., T], *args: Any) -> T:
     result = fn(*args)
     await trio.lowlevel.cancel_shielded_checkpoint()
     return result
+
+
+@contextmanager
+def unwrap_single_error() -> Iterator[None]:
+    """Raise the one exception of an exception group as itself.
+
+    Nurseries wrap every error in an ``ExceptionGroup`` (trio's strict exception
+    groups), also the error of the ``async with`` body they surround, and nested
+    nurseries wrap it once per level. Around the nursery of an ``open_*`` context
+    manager this undoes that when it is safe: nested groups of one member collapse, and
+    when a single exception is left it is raised as itself (its traceback and
+    ``__context__`` kept). Several exceptions stay together, as one group of them.
+
+    The policy every ``open_*`` of weixin_trio follows: a user's ``KeyError`` from the
+    body arrives as ``KeyError``, an internal failure alone (e.g.
+    [`MonitorCrashed`][weixin_trio.MonitorCrashed]) arrives as itself, and real
+    multi-errors arrive as one ``ExceptionGroup``.
+    """
+    try:
+        yield
+    except BaseExceptionGroup as group:
+        inner: BaseException = group
+        while isinstance(inner, BaseExceptionGroup) and len(inner.exceptions) == 1:
+            inner = inner.exceptions[0]
+        if inner is group:
+            raise
+        context = inner.__context__
+        try:
+            raise inner
+        finally:
+            inner.__context__ = context
+            del inner, context

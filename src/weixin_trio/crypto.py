@@ -35,6 +35,8 @@ from typing import TYPE_CHECKING, Final
 from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
+from ._errors import CryptoError
+
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.ciphers import CipherContext
 
@@ -68,16 +70,6 @@ _URLSAFE_TO_STD = str.maketrans("-_", "+/")
 
 Data = bytes | bytearray | memoryview
 """Bytes-like input accepted by the cipher functions."""
-
-
-class CryptoError(ValueError):
-    """Bad key, bad ciphertext, or bad padding.
-
-    Raised for a key that is not 16 bytes, ciphertext that is empty or not a multiple
-    of 16 bytes, invalid PKCS#7 padding (also the usual symptom of a wrong key), and
-    key text that `parse_aes_key` cannot decode. Messages never contain key
-    material.
-    """
 
 
 def _cipher(key: bytes) -> Cipher[modes.ECB]:

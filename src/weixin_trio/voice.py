@@ -16,7 +16,7 @@ import tempfile
 import wave
 from typing import Any, Final
 
-from ._errors import WeixinError
+from ._errors import VoiceCodecUnavailable
 
 __all__ = [
     "SILK_SAMPLE_RATE",
@@ -31,16 +31,6 @@ __all__ = [
 #: The rate the references decode WeChat voice at (PROTOCOL §6.9).
 SILK_SAMPLE_RATE: Final = 24_000
 _RATES: Final = frozenset({8000, 12000, 16000, 24000, 32000, 44100, 48000})
-
-
-class VoiceCodecUnavailable(WeixinError):
-    """No SILK codec installed: ``pip install 'weixin-trio[silk]'``."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            "voice transcoding needs a SILK codec: install the extra with "
-            "pip install 'weixin-trio[silk]'"
-        )
 
 
 def _pilk() -> Any:

@@ -265,7 +265,7 @@ async def test_store_write_failure_stops_without_advancing_the_cursor(
     async def record(msg: wx.Message) -> None:
         calls.append(msg.text)
 
-    with pytest.RaisesGroup(wx.MonitorCrashed):
+    with pytest.raises(wx.MonitorCrashed):  # alone: unwrapped (one level, like the body's)
         async with wx.open_monitor(ilink_client, record, store=store):
             store.fail_writes = True
             fake_ilink.inject_text(USER, "lost?")

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Generic, Protocol, TypeVar, final
 import attrs
 import trio
 
+from .._util import unwrap_single_error
 from ..store._base import StoreError
 from ._balance import plan_leases
 
@@ -294,14 +295,15 @@ async def open_coordinator(
         Cancelling the block still drains and releases (shielded, bounded).
     """
     coordinator = LeaseCoordinator(leases, target)
-    try:
-        await coordinator.tick()  # nothing is held yet, so it hands nothing over
-        async with trio.open_nursery() as nursery:
-            coordinator._nursery = nursery
-            nursery.start_soon(coordinator.run, leases.ttl / 3)
-            try:
-                yield coordinator
-            finally:
-                nursery.cancel_scope.cancel()
-    finally:
-        await coordinator.leave(drain_timeout)
+    with unwrap_single_error():
+        try:
+            await coordinator.tick()  # nothing is held yet, so it hands nothing over
+            async with trio.open_nursery() as nursery:
+                coordinator._nursery = nursery
+                nursery.start_soon(coordinator.run, leases.ttl / 3)
+                try:
+                    yield coordinator
+                finally:
+                    nursery.cancel_scope.cancel()
+        finally:
+            await coordinator.leave(drain_timeout)

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any, final
 from coredis import PureToken
 
 from .._multi import open_accounts
+from .._util import unwrap_single_error
 from ..login import Account
 from . import _scripts
 from ._coordinator import LeaseCoordinator, open_coordinator
@@ -278,6 +279,10 @@ async def open_leased_accounts(
     Yields:
         The [`LeasedAccounts`][weixin_trio.redis.LeasedAccounts] of this process.
 
+    Exceptions: one exception from the block (yours, or an internal failure) reaches
+    the caller as itself, not wrapped in an ``ExceptionGroup``; several at once arrive
+    as one ``ExceptionGroup`` of them.
+
     Cancellation:
         Leaving the block stops every held account the way `open_monitor` stops
         (drain, flush, ``notifystop``), then releases the leases so that the other
@@ -289,11 +294,12 @@ async def open_leased_accounts(
         store.client, prefix=store.prefix, node_id=node_id or default_node_id(), ttl=lease_ttl
     )
     drain_timeout = float(monitor_options.get("drain_timeout", 10.0)) + 10.0
-    async with open_accounts(
-        handler, store=store, client_options=client_options, **monitor_options
-    ) as runner:
-        leased = LeasedAccounts(store, runner)
-        async with open_coordinator(leases, leased, drain_timeout=drain_timeout) as coordinator:
-            leased.coordinator = coordinator
-            yield leased
+    with unwrap_single_error():
+        async with open_accounts(
+            handler, store=store, client_options=client_options, **monitor_options
+        ) as runner:
+            leased = LeasedAccounts(store, runner)
+            async with open_coordinator(leases, leased, drain_timeout=drain_timeout) as coordinator:
+                leased.coordinator = coordinator
+                yield leased
         # The coordinator drained every held account before it released the leases.

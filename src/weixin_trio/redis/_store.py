@@ -13,6 +13,7 @@ import coredis
 import coredis.exceptions
 import trio
 
+from .._util import unwrap_single_error
 from ..store._base import (
     AccountState,
     DeadLetter,
@@ -321,6 +322,10 @@ async def open_redis_store(
         StoreUnavailableError: Redis did not answer ``PING`` (the URL is named without
             its password).
 
+    Exceptions: one exception from the block (yours, or an internal failure) reaches
+    the caller as itself, not wrapped in an ``ExceptionGroup``; several at once arrive
+    as one ``ExceptionGroup`` of them.
+
     Cancellation:
         Safe: the pool is closed on the way out.
     """
@@ -338,17 +343,18 @@ async def open_redis_store(
     store = RedisStore(client, prefix=prefix, seen_window=seen_window, url=url)
     where = safe_url(url)
     failure: StoreError | None = None
-    async with client:
-        try:
-            with trio.fail_after(connect_timeout), redis_errors(f"connecting to {where}"):
-                await client.ping()
-        except trio.TooSlowError:
-            failure = StoreUnavailableError(f"Redis at {where} did not answer PING")
-        except StoreError as exc:
-            # e.g. unreachable, or a wrong password: raised below, outside coredis's
-            # task group (no group wrapper)
-            failure = exc
-        else:
-            yield store
-    if failure is not None:
-        raise failure
+    with unwrap_single_error():
+        async with client:
+            try:
+                with trio.fail_after(connect_timeout), redis_errors(f"connecting to {where}"):
+                    await client.ping()
+            except trio.TooSlowError:
+                failure = StoreUnavailableError(f"Redis at {where} did not answer PING")
+            except StoreError as exc:
+                # e.g. unreachable, or a wrong password: raised below, outside coredis's
+                # task group (no group wrapper)
+                failure = exc
+            else:
+                yield store
+        if failure is not None:
+            raise failure

@@ -34,6 +34,7 @@ from .._handler_runner import HandlerRunner, Job, RunnerCounters, default_retry_
 from .._lanes import Dispatcher
 from .._messages import Message, ReplyContext
 from .._monitor_types import check_handler
+from .._util import unwrap_single_error
 from ..store._base import StoreError
 from . import _scripts
 from ._coordinator import LeaseCoordinator, open_coordinator
@@ -491,6 +492,10 @@ async def open_fanout_worker(
     Yields:
         The running [`FanoutWorker`][weixin_trio.redis.FanoutWorker].
 
+    Exceptions: one exception from the block (yours, or an internal failure) reaches
+    the caller as itself, not wrapped in an ``ExceptionGroup``; several at once arrive
+    as one ``ExceptionGroup`` of them.
+
     Cancellation:
         Leaving the block lets the handlers in progress finish (at most
         ``drain_timeout``), then releases the partitions to the other workers.
@@ -508,24 +513,25 @@ async def open_fanout_worker(
         group="workers",
         key=lambda name: _scripts.partition_keys(store.prefix, int(name))[2],
     )
-    async with trio.open_nursery() as nursery:
-        worker = FanoutWorker(
-            store,
-            handler,
-            nursery,
-            partitions=count,
-            max_concurrency=max_concurrency,
-            max_pending=max_pending,
-            max_attempts=max_attempts,
-            retry_backoff=retry_backoff or default_retry_backoff(retry_delay),
-            handler_timeout=handler_timeout,
-            drain_timeout=drain_timeout,
-            client_options=dict(client_options or {}),
-            on_error=on_error,
-        )
-        worker.node_id = node
-        await nursery.start(worker._dispatcher.run, nursery)
-        async with open_coordinator(leases, worker, drain_timeout=drain_timeout) as coordinator:
-            worker.coordinator = coordinator
-            yield worker
-        nursery.cancel_scope.cancel()
+    with unwrap_single_error():
+        async with trio.open_nursery() as nursery:
+            worker = FanoutWorker(
+                store,
+                handler,
+                nursery,
+                partitions=count,
+                max_concurrency=max_concurrency,
+                max_pending=max_pending,
+                max_attempts=max_attempts,
+                retry_backoff=retry_backoff or default_retry_backoff(retry_delay),
+                handler_timeout=handler_timeout,
+                drain_timeout=drain_timeout,
+                client_options=dict(client_options or {}),
+                on_error=on_error,
+            )
+            worker.node_id = node
+            await nursery.start(worker._dispatcher.run, nursery)
+            async with open_coordinator(leases, worker, drain_timeout=drain_timeout) as coordinator:
+                worker.coordinator = coordinator
+                yield worker
+            nursery.cancel_scope.cancel()

@@ -7,7 +7,12 @@ from typing import Any, Protocol, runtime_checkable
 
 import attrs
 
-from .._errors import WeixinError
+from .._errors import (
+    LeaseLostError,
+    StoreError,
+    StoreLockedError,
+    StoreUnavailableError,
+)
 
 __all__ = [
     "AccountState",
@@ -20,34 +25,6 @@ __all__ = [
     "StoreLockedError",
     "StoreUnavailableError",
 ]
-
-
-class StoreError(WeixinError):
-    """The store could not be read or written (the path is named, secrets are not)."""
-
-
-class StoreUnavailableError(StoreError):
-    """The store's server cannot be reached right now (e.g. Redis is down).
-
-    Transient: the monitor keeps the batch it could not journal, stops fetching and
-    retries with backoff; nothing is acknowledged until the write succeeds.
-    """
-
-
-class StoreLockedError(StoreError):
-    """Another writer holds the account's state directory (its pid is named).
-
-    Only one process (and one [`FileStore`][weixin_trio.FileStore] object) may write an
-    account's directory at a time; readers use ``FileStore(path, read_only=True)``.
-    Not transient: the monitor of that account is not restarted by this process.
-    """
-
-
-class LeaseLostError(StoreError):
-    """A fenced write was refused: another process now holds the account's lease.
-
-    The monitor of that account stops at once and is not restarted by this process.
-    """
 
 
 @attrs.frozen

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from .._errors import UnencodableError
 from ._base import AccountState, DeadLetter, JournalEntry, OutboxEntry
 
 if TYPE_CHECKING:
@@ -43,10 +44,6 @@ __all__ = [
 
 #: How many recently accepted message ids are remembered for dedupe.
 DEFAULT_SEEN_WINDOW = 10_000
-
-
-class UnencodableError(ValueError):
-    """A value cannot be written as JSON (e.g. an int longer than Python's digit limit)."""
 
 
 def encode_json(value: Any, *, indent: int | None = None) -> bytes:
