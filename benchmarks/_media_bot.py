@@ -38,7 +38,7 @@ async def main(base_url: str, token: str, size_mib: int, workdir: Path) -> None:
         await client.send_file("bench@im.wechat", src, context_token="bench")
         upload_s = time.perf_counter() - start
         after_upload = rss_mib()
-        sent = await client.cdn_http.get(base_url + "/_fake/sent")
+        sent = await client._endpoints.cdn_http.get(base_url + "/_fake/sent")
         media = sent.json()[-1]["items"][0]["file_item"]["media"]
         ref = wx.MediaRef(
             kind=MediaKind.FILE,

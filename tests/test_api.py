@@ -207,7 +207,7 @@ async def test_bot_agent_is_sanitised(bot_agent: str | None, sent: str) -> None:
     fake = FakeILinkServer()
     async with connect(fake, bot_agent=bot_agent) as client:
         await client.notify_start()
-        assert client.base_info.bot_agent == sent
+        assert client._endpoints.base_info.bot_agent == sent
     [request] = fake.requests_to("notifystart")
     assert request.body["base_info"] == {"channel_version": wx.__version__, "bot_agent": sent}
 
@@ -759,15 +759,15 @@ async def test_long_poll_holds_then_returns_empty(autojump_clock: trio.testing.M
         assert resp.malformed == ()
         assert resp.ret == 0
         assert resp.longpolling_timeout_ms == 35_000
-        assert client.long_poll_hint_ms == 35_000
+        assert client._state.long_poll_hint_ms == 35_000
 
 
 async def test_long_poll_hint_is_adopted(autojump_clock: trio.testing.MockClock) -> None:
     fake = FakeILinkServer(hold=20)
     async with connect(fake) as client:
-        assert client.long_poll_hint_ms == 35_000
+        assert client._state.long_poll_hint_ms == 35_000
         await client.get_updates("")
-        assert client.long_poll_hint_ms == 20_000
+        assert client._state.long_poll_hint_ms == 20_000
 
 
 async def test_long_poll_returns_when_a_message_arrives(

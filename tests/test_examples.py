@@ -44,7 +44,7 @@ async def test_llm_bot_streams_filtered_answer_with_typing_and_progress(
     fake_ilink: FakeILinkServer, ilink_client: wx.ILinkClient, autojump_clock: trio.abc.Clock
 ) -> None:
     llm_bot = load("llm_bot")
-    ilink_client.markdown = False
+    ilink_client._messenger.markdown = False
     async with wx.open_monitor(ilink_client, llm_bot.handle) as monitor:
         fake_ilink.inject_text(USER, "weather?")
         await trio.sleep(0.1)

@@ -25,7 +25,99 @@ PUBLIC_MODULES = [
     "weixin_trio.cdn",
     "weixin_trio.media",
     "weixin_trio.redis",
+    "weixin_trio.login",
+    "weixin_trio.voice",
 ]
+
+#: The pinned surface of the public submodules: a change here is a change for users.
+PINNED_ALL = {
+    "weixin_trio.login": [
+        "DEFAULT_DEADLINE",
+        "DEFAULT_REDIRECT_HOSTS",
+        "MAX_LOCAL_TOKENS",
+        "MAX_POLL_FAILURES",
+        "MAX_QR_CODES",
+        "STATUS_POLL_TIMEOUT",
+        "Account",
+        "Action",
+        "AskVerifyCode",
+        "Done",
+        "LoginResult",
+        "Poll",
+        "QrCode",
+        "QrLoginCancelled",
+        "QrLoginError",
+        "QrLoginExpired",
+        "QrLoginMachine",
+        "QrLoginTimeout",
+        "Refresh",
+        "VerifyCodeBlocked",
+        "login",
+    ],
+    "weixin_trio.voice": [
+        "SILK_SAMPLE_RATE",
+        "VoiceCodecUnavailable",
+        "is_silk",
+        "pcm_to_silk",
+        "silk_duration_ms",
+        "silk_to_wav",
+        "wav_to_silk",
+    ],
+    "weixin_trio.redis": [
+        "FanoutStatistics",
+        "FanoutWorker",
+        "LeaseCoordinator",
+        "LeasePlan",
+        "LeasedAccounts",
+        "Leases",
+        "RedisStore",
+        "StreamPublisher",
+        "agree_partitions",
+        "fair_share",
+        "open_fanout_worker",
+        "open_leased_accounts",
+        "open_redis_store",
+        "partition_of",
+        "plan_leases",
+    ],
+    "weixin_trio.testing": [
+        "FakeAccount",
+        "FakeILinkServer",
+        "FakeRequest",
+        "FakeResponse",
+        "Fault",
+        "ProtocolIssue",
+        "RecordedRequest",
+        "RecordedSend",
+    ],
+}
+
+#: What users call on a client (DESIGN §3): the endpoints, the high-level sends, the
+#: send window, runs, typing and downloads. Internal helpers are private.
+CLIENT_SURFACE = {
+    "account_id",
+    "base_url",
+    "cdn_base_url",
+    "download",
+    "get_bot_qrcode",
+    "get_config",
+    "get_qrcode_status",
+    "get_updates",
+    "get_upload_url",
+    "notify_start",
+    "notify_stop",
+    "run",
+    "send_file",
+    "send_image",
+    "send_media",
+    "send_message",
+    "send_text",
+    "send_typing",
+    "send_video",
+    "send_voice",
+    "send_window",
+    "typing",
+}
 
 #: DESIGN §3: names outside checks and examples rely on.
 STABLE_NAMES = [
@@ -212,3 +304,18 @@ def test_import_check_can_see_a_loaded_module() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     )
     assert proc.stdout.strip() == "True"
+
+
+@pytest.mark.parametrize("module_name", sorted(PINNED_ALL))
+def test_public_submodule_surface_is_pinned(module_name: str) -> None:
+    assert _all_of(module_name) == PINNED_ALL[module_name]
+
+
+def test_testing_plugin_module_path_is_stable() -> None:
+    plugin = importlib.import_module("weixin_trio.testing.pytest_plugin")
+    assert {"fake_ilink", "ilink_client"} <= set(vars(plugin))
+
+
+def test_client_public_members_are_the_user_facing_ones() -> None:
+    public = {name for name in dir(weixin_trio.ILinkClient) if not name.startswith("_")}
+    assert public == CLIENT_SURFACE

@@ -359,8 +359,8 @@ async def test_pending_outbox_flushes_in_order_when_the_user_writes_again(
     store_clock: trio.abc.Clock | None,
     store: wx.Store,
 ) -> None:
-    assert ilink_client.send_windows is not None
-    ilink_client.send_windows.policy = SendWindowPolicy(duration=3600.0, quota=10)
+    assert ilink_client._state.send_windows is not None
+    ilink_client._state.send_windows.policy = SendWindowPolicy(duration=3600.0, quota=10)
     replies: list[str] = []
 
     async def handler(msg: wx.Message) -> None:
@@ -372,12 +372,12 @@ async def test_pending_outbox_flushes_in_order_when_the_user_writes_again(
         await until(lambda: len(fake_ilink.sent_to(USER)) == 1)
         await monitor.wait_idle()
     # Two hours later the window is closed: texts are queued, not sent.
-    ilink_client.send_windows.record_inbound(USER, time.time() - 7200)
-    ilink_client.send_windows.restore({USER: [time.time() - 7200, 0]})
+    ilink_client._state.send_windows.record_inbound(USER, time.time() - 7200)
+    ilink_client._state.send_windows.restore({USER: [time.time() - 7200, 0]})
     with pytest.raises(wx.SendWindowClosedError, match="no monitor"):
         await ilink_client.send_text(USER, "reminder 0", queue_if_closed=True)
     async with wx.open_monitor(ilink_client, handler, store=store) as monitor:
-        ilink_client.send_windows.restore({USER: [time.time() - 7200, 0]})
+        ilink_client._state.send_windows.restore({USER: [time.time() - 7200, 0]})
         for i in (1, 2):
             result = await ilink_client.send_text(USER, f"reminder {i}", queue_if_closed=True)
             assert result.queued

@@ -153,7 +153,7 @@ async def run_session(
     session.reprs += login_reprs
     session.reprs += [repr(m) for m in messages] + [str(m) for m in messages]
     session.reprs += [repr(r) for r in results]
-    session.reprs += [repr(client), repr(stats), repr(client.context_tokens)]
+    session.reprs += [repr(client), repr(stats), repr(client._state.context_tokens)]
 
     secrets = session.secrets
     secrets.update(a.token for a in fake.accounts.values())

@@ -1,40 +1,35 @@
 """``ILinkClient``: the endpoints plus the high-level sends (text, media, runs, typing).
 
-The endpoint methods and the error choke point live in `weixin_trio._endpoints`;
-this module adds what a bot author calls: text through the markdown filter and the
-chunker, send windows, runs, typing, and media through the encrypted CDN.
+The client is a facade over three components it holds (no inheritance): the endpoint
+layer (`weixin_trio._endpoints.Endpoints`, the error choke point), the account's
+`weixin_trio._live_state.LiveState` and the `weixin_trio._messenger.Messenger`
+(text preparation, context tokens, send windows, hand-off to the sender tasks).
 """
 
 from __future__ import annotations
 
 import itertools
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, final
 
-import attrs
-
 from . import _wire as w
 from ._cdn_transfer import DEFAULT_MAX_DOWNLOAD, download_media
-from ._endpoints import DEFAULT_BASE_URL, DEFAULT_CDN_BASE_URL, DEFAULT_LONG_POLL_MS, Endpoints
+from ._endpoints import DEFAULT_BASE_URL, DEFAULT_CDN_BASE_URL
 from ._errors import SendWindowClosedError
+from ._live_state import DEFAULT_LONG_POLL_MS
 from ._media_send import kind_for, send_media
 from ._runs import Run
-from ._send_window import SendWindow
 from ._sent import (
     CLIENT_ID_PREFIX,
     ClientIdSource,
-    ReplyId,
     SendResult,
     new_client_id,
     outbox_client_id,
     reply_client_id,
 )
 from ._typing import typing_indicator
-from ._util import run_blocking
-from .markdown import filter_markdown
+from ._util import NoPublicConstructor, run_blocking
 from .media import MediaKind, download_name
-from .text import split_text
 
 if TYPE_CHECKING:
     import os
@@ -42,7 +37,11 @@ if TYPE_CHECKING:
     from contextlib import AbstractAsyncContextManager
 
     from ._cdn_transfer import MediaSource, Progress
+    from ._endpoints import Endpoints
     from ._inbound import MediaRef
+    from ._live_state import LiveState
+    from ._messenger import Messenger
+    from ._send_window import SendWindow
 
 __all__ = [
     "CLIENT_ID_PREFIX",
@@ -58,7 +57,7 @@ __all__ = [
 
 
 @final
-class ILinkClient(Endpoints):
+class ILinkClient(metaclass=NoPublicConstructor):
     """A connection to the iLink bot API for one bot account.
 
     Obtain one from `weixin_trio.open_client`. The endpoint methods map one-to-one
@@ -71,65 +70,177 @@ class ILinkClient(Endpoints):
     [`ProtocolError`][weixin_trio.ProtocolError]; nothing else escapes on purpose.
     """
 
-    def prepare_text(self, text: str) -> list[str]:
-        """The messages a text becomes: markdown filtered (if enabled), then split.
+    def __init__(self, endpoints: Endpoints, state: LiveState, messenger: Messenger) -> None:
+        self._endpoints = endpoints
+        self._state = state
+        self._messenger = messenger
 
-        Raises:
-            ValueError: Nothing is left to send (empty text, or only removed markdown).
-        """
+    def __repr__(self) -> str:
+        return f"<ILinkClient account={self.account_id!r} base_url={self.base_url!r}>"
 
-        if self.markdown:
-            text = filter_markdown(text)
-        chunks = [c for c in split_text(text, self.text_limit) if c.strip()]
-        if not chunks:
-            raise ValueError("refusing to send an empty text message")
-        return chunks
+    @property
+    def account_id(self) -> str:
+        """The account's name in logs, stores and reply ids."""
+        return self._endpoints.account_id
 
-    async def send_item(
-        self,
-        to: str,
-        item: w.MessageItem,
-        *,
-        context_token: str | None = None,
-        client_id: str | ReplyId | None = None,
-        run_id: str | None = None,
-        count_in_window: bool = True,
-    ) -> SendResult:
-        """Send one message with one item to ``to``, through the send window check.
+    @property
+    def base_url(self) -> str:
+        """The account's API base URL."""
+        return self._endpoints.base_url
 
-        The send spends the budget of the context token it carries (PROTOCOL §7.1a).
-        ``count_in_window=False`` sends without checking or using the user's window
-        quota (for progress items, which the chat does not show).
+    @property
+    def cdn_base_url(self) -> str:
+        """The CDN base URL for media."""
+        return self._endpoints.cdn_base_url
 
-        Raises:
-            NoContextTokenError: No context token known for ``to``.
-            SendWindowClosedError: The user's send window is closed.
+    # --- endpoints ------------------------------------------------------------------
 
-        Cancellation:
-            As `send_message`.
-        """
-        token = self.resolve_context_token(to, context_token)
-        if count_in_window:
-            self.check_send_window(to, token)
-        msg = self.build_message(
-            to, (item,), context_token=token, client_id=client_id, run_id=run_id
-        )
-        result = await self.send_message(msg)
-        if self.send_windows is not None and count_in_window:
-            self.send_windows.record_send(to, token)
-        return result
+    async def get_updates(self, cursor: str = "") -> w.GetUpdatesResp:
+        """Long-poll for new messages (``ilink/bot/getupdates``).
 
-    def check_send_window(self, to: str, context_token: str | None = None) -> None:
-        """Raise `SendWindowClosedError` if a send to ``to`` would be refused.
+        The server holds the request until a message arrives or its hold (about 35 s,
+        see ``longpolling_timeout_ms``) expires. Scope it with
+        ``trio.move_on_after(hold + margin)``; expiry is simply an empty batch.
 
         Args:
-            to: The peer.
-            context_token: The token the send carries (default: the newest one known
-                for ``to``, as a proactive send uses); its own budget is checked.
+            cursor: The ``get_updates_buf`` of the previous successful response; ``""``
+                on the first call.
+
+        Returns:
+            The parsed response. Messages that did not fit the schema are in
+            ``.malformed`` instead of failing the batch.
+
+        Raises:
+            StaleTokenError: ``-14``; log in again.
+            ApiError: Other failures.
+
+        Cancellation:
+            Safe at any point: the request is aborted and nothing is consumed locally.
+            Messages the server already sent in an aborted response are not replayed
+            by the server (its cursor is forward-only).
         """
-        window = self.send_window(to, context_token=context_token)
-        if not window.is_open:
-            raise SendWindowClosedError(to, window.reason or "closed")
+        return await self._endpoints.get_updates(cursor)
+
+    async def send_message(self, msg: w.WeixinMessage) -> SendResult:
+        """Send one message as built (``ilink/bot/sendmessage``).
+
+        An empty body, a body without ``ret`` and ``ret == 0`` all mean success.
+
+        Args:
+            msg: The complete outbound message (``client_id`` included).
+
+        Returns:
+            The ``client_id`` and, when the server assigned one, the ``message_id``.
+
+        Transient failures (HTTP 5xx, connection errors, no answer, ``-2`` after the
+        governor's cool-down) are retried with the same ``client_id`` as the client's
+        ``send_retry`` policy says, so the message is shown once.
+
+        Raises:
+            RateLimitedError: ``ret -2`` too often: the message was not delivered (the
+                throttle, or the user's send window is closed).
+            ApiError: A permanent failure (4xx, other ``ret``), or a 5xx that outlasted
+                the retries; the message was not delivered.
+            TransportError: No answer within the retries.
+
+        Cancellation:
+            If cancelled while the request is in flight, the message may or may not
+            have been delivered; a cancelled wait between retries sends nothing more.
+            Resending with the same ``client_id`` is safe: WeChat shows a
+            ``client_id`` once.
+        """
+        return await self._messenger.transmit(msg)
+
+    async def get_upload_url(self, req: w.GetUploadUrlReq) -> w.GetUploadUrlResp:
+        """Ask for CDN upload parameters (``ilink/bot/getuploadurl``).
+
+        Args:
+            req: The request; its ``base_info`` is replaced by the client's.
+
+        Returns:
+            ``upload_param`` and/or ``upload_full_url``.
+
+        Cancellation:
+            Safe: nothing is uploaded yet.
+        """
+        return await self._endpoints.get_upload_url(req)
+
+    async def get_config(self, user_id: str, context_token: str | None = None) -> w.GetConfigResp:
+        """Fetch the per-user bot config, i.e. the typing ticket (``ilink/bot/getconfig``).
+
+        Args:
+            user_id: The peer user.
+            context_token: The user's latest context token, if known.
+
+        Raises:
+            ApiError: Also when ``ret`` is absent: this endpoint needs ``ret == 0``.
+
+        Cancellation:
+            Safe.
+        """
+        return await self._endpoints.get_config(user_id, context_token)
+
+    async def send_typing(
+        self, user_id: str, typing_ticket: str, status: w.TypingStatus | int
+    ) -> None:
+        """Start (``TypingStatus.TYPING``) or cancel the typing indicator.
+
+        Cancellation:
+            Safe; a cancelled start leaves no indicator that outlives its ~5 s expiry.
+        """
+        await self._endpoints.send_typing(user_id, typing_ticket, status)
+
+    async def notify_start(self) -> None:
+        """Tell the server this account is online (``ilink/bot/msg/notifystart``).
+
+        Cancellation:
+            Safe.
+        """
+        await self._endpoints.notify_start()
+
+    async def notify_stop(self) -> None:
+        """Tell the server this account goes offline (``ilink/bot/msg/notifystop``).
+
+        Cancellation:
+            Safe; call it in a shielded scope with a short deadline during shutdown.
+        """
+        await self._endpoints.notify_stop()
+
+    async def get_bot_qrcode(
+        self,
+        local_tokens: tuple[str, ...] = (),
+        *,
+        bot_type: str = "3",
+        base_url: str | None = None,
+    ) -> w.GetBotQrcodeResp:
+        """Start a QR login (``ilink/bot/get_bot_qrcode``, unauthenticated POST).
+
+        Args:
+            local_tokens: Up to 10 bot tokens this client already holds, newest first,
+                so the server can answer ``binded_redirect`` instead of a new binding.
+            bot_type: Query parameter, ``"3"`` for bots.
+            base_url: The QR host; defaults to the client's base URL.
+
+        Cancellation:
+            Safe.
+        """
+        return await self._endpoints.get_bot_qrcode(
+            local_tokens, bot_type=bot_type, base_url=base_url
+        )
+
+    async def get_qrcode_status(
+        self, qrcode: str, *, verify_code: str | None = None, base_url: str | None = None
+    ) -> w.QrcodeStatusResp:
+        """Poll a QR login (``ilink/bot/get_qrcode_status``, GET, long poll).
+
+        Cancellation:
+            Safe: polling is idempotent.
+        """
+        return await self._endpoints.get_qrcode_status(
+            qrcode, verify_code=verify_code, base_url=base_url
+        )
+
+    # --- high-level sends -----------------------------------------------------------
 
     def send_window(self, to: str, *, context_token: str | None = None) -> SendWindow:
         """Whether and how much can be sent to ``to`` now (PROTOCOL §7.1a).
@@ -138,10 +249,7 @@ class ILinkClient(Endpoints):
         answer is for the next proactive send, which carries the newest token; pass
         ``context_token`` to ask about a send carrying that token (a reply's).
         """
-        if self.send_windows is None:
-            return SendWindow(to, is_open=True, known=False)
-        token = context_token or self.context_tokens.get(to)
-        return self.send_windows.check(to, time.time(), token=token)
+        return self._messenger.send_window(to, context_token=context_token)
 
     def run(self, to: str, *, context_token: str | None = None, run_id: str | None = None) -> Run:
         """Start an agent run to ``to``: progress items and answers under one ``run_id``.
@@ -149,8 +257,8 @@ class ILinkClient(Endpoints):
         Raises:
             NoContextTokenError: No context token known for ``to``.
         """
-        token = self.resolve_context_token(to, context_token)
-        return Run(self, to, context_token=token, run_id=run_id)
+        token = self._messenger.resolve_context_token(to, context_token)
+        return Run(self._messenger, to, context_token=token, run_id=run_id)
 
     def typing(
         self, to: str, *, context_token: str | None = None
@@ -160,7 +268,9 @@ class ILinkClient(Endpoints):
         See `weixin_trio._typing.typing_indicator`: keep-alive every 5 s, a
         guaranteed cancel on exit, and no failure if the ticket cannot be had.
         """
-        return typing_indicator(self, to, context_token=context_token)
+        return typing_indicator(
+            self._endpoints, self._state.typing_tickets, to, context_token=context_token
+        )
 
     async def send_text(
         self,
@@ -201,39 +311,16 @@ class ILinkClient(Endpoints):
             As `send_message`; parts already sent stay sent.
         """
         if queue_if_closed and not self.send_window(to, context_token=context_token).is_open:
-            self.prepare_text(text)  # refuse empty texts now, not at flush time
-            if self.pending_outbox is None:
+            self._messenger.prepare_text(text)  # refuse empty texts now, not at flush time
+            outbox = self._state.pending_outbox
+            if outbox is None:
                 raise SendWindowClosedError(to, "closed, and no monitor keeps a pending outbox")
-            entry = await self.pending_outbox.put(to, text)
+            entry = await outbox.put(to, text)
             return SendResult(client_id=outbox_client_id(entry.entry_id), queued=True)
         ids = _derived_ids(client_id)
-        return await self.send_text_parts(
-            to, text, context_token=context_token, next_client_id=lambda: next(ids), run_id=run_id
+        return await self._messenger.send_text(
+            to, text, context_token=context_token, client_ids=lambda: next(ids), run_id=run_id
         )
-
-    async def send_text_parts(
-        self,
-        to: str,
-        text: str,
-        *,
-        context_token: str | None,
-        next_client_id: ClientIdSource,
-        run_id: str | None = None,
-    ) -> SendResult:
-        """`send_text` with a ``client_id`` source per part (used by replies)."""
-        chunks = self.prepare_text(text)
-        token = self.resolve_context_token(to, context_token)
-        results: list[SendResult] = []
-        for chunk in chunks:
-            item = w.MessageItem(type=w.ItemType.TEXT, text_item=w.TextItem(text=chunk))
-            results.append(
-                await self.send_item(
-                    to, item, context_token=token, client_id=next_client_id(), run_id=run_id
-                )
-            )
-        if len(results) == 1:
-            return results[0]
-        return attrs.evolve(results[-1], parts=tuple(results))
 
     # --- media ----------------------------------------------------------------------
 
@@ -272,7 +359,7 @@ class ILinkClient(Endpoints):
         if kind is MediaKind.VOICE:
             raise ValueError("use send_voice() for voice messages")
         return await send_media(
-            self,
+            self._messenger,
             to,
             source,
             kind=kind or kind_for(source, file_name),
@@ -280,7 +367,7 @@ class ILinkClient(Endpoints):
             file_name=file_name,
             context_token=context_token,
             progress=progress,
-            next_client_id=client_ids or (lambda: None),
+            client_ids=client_ids or (lambda: None),
         )
 
     async def send_image(self, to: str, source: MediaSource, **options: Any) -> SendResult:
@@ -343,12 +430,12 @@ class ILinkClient(Endpoints):
             playtime=playtime_ms or duration,
         )
         return await send_media(
-            self,
+            self._messenger,
             to,
             silk,
             kind=MediaKind.VOICE,
             context_token=context_token,
-            next_client_id=client_ids or (lambda: None),
+            client_ids=client_ids or (lambda: None),
             voice=voice,
         )
 
@@ -386,7 +473,7 @@ class ILinkClient(Endpoints):
             Safe: no partial file is left under the final name.
         """
         return await download_media(
-            self,
+            self._endpoints,
             media.media,
             aes_key_hex=media.aes_key_hex,
             require_key=media.kind is not MediaKind.IMAGE,

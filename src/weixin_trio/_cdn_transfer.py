@@ -41,7 +41,7 @@ from ._util import run_blocking
 from .cdn import check_cdn_host, choose_download_url, choose_upload_url
 
 if TYPE_CHECKING:
-    from ._api import ILinkClient
+    from ._endpoints import Endpoints
 
 __all__ = [
     "DEFAULT_MAX_DOWNLOAD",
@@ -191,7 +191,7 @@ async def _encrypted_body(
 
 
 async def upload_media(
-    client: ILinkClient,
+    endpoints: Endpoints,
     to: str,
     source: MediaSource,
     *,
@@ -220,7 +220,7 @@ async def upload_media(
     try:
         key, filekey = new_aes_key(), new_filekey()
         filesize = aes_ecb_padded_size(src.size)
-        resp = await client.get_upload_url(
+        resp = await endpoints.get_upload_url(
             w.GetUploadUrlReq(
                 filekey=filekey,
                 media_type=media_type,
@@ -229,18 +229,18 @@ async def upload_media(
                 rawfilemd5=src.md5,
                 filesize=filesize,
                 aeskey=aes_key_to_hex(key),
-                base_info=client.base_info,
+                base_info=endpoints.base_info,
                 no_need_thumb=True,
             )
         )
         url = choose_upload_url(
-            client.cdn_base_url,
+            endpoints.cdn_base_url,
             upload_full_url=resp.upload_full_url,
             upload_param=resp.upload_param,
             filekey=filekey,
         )
-        check_cdn_host(url, client.cdn_hosts)
-        param = await _post_with_retries(client, url, src, key, filesize, progress)
+        check_cdn_host(url, endpoints.cdn_hosts)
+        param = await _post_with_retries(endpoints, url, src, key, filesize, progress)
     finally:
         src.close()
     media = w.CDNMedia(
@@ -250,7 +250,7 @@ async def upload_media(
 
 
 async def _post_with_retries(
-    client: ILinkClient,
+    endpoints: Endpoints,
     url: str,
     src: _Source,
     key: bytes,
@@ -262,7 +262,7 @@ async def _post_with_retries(
     for attempt in range(1, UPLOAD_ATTEMPTS + 1):
         headers = {"Content-Type": "application/octet-stream", "Content-Length": str(filesize)}
         try:
-            response = await client.cdn_http.post(
+            response = await endpoints.cdn_http.post(
                 url, content=_encrypted_body(src, key, progress, filesize), headers=headers
             )
         except httpx.HTTPError as exc:
@@ -290,7 +290,7 @@ async def _post_with_retries(
 
 
 async def download_media(
-    client: ILinkClient,
+    endpoints: Endpoints,
     media: w.CDNMedia,
     *,
     aes_key_hex: str | None = None,
@@ -338,11 +338,11 @@ async def download_media(
         if announced is not None and announced > max_bytes:
             raise CdnError(f"media of {announced} bytes exceeds the {max_bytes}-byte cap")
     url = choose_download_url(
-        client.cdn_base_url,
+        endpoints.cdn_base_url,
         encrypt_query_param=media.encrypt_query_param,
         full_url=media.full_url,
     )
-    check_cdn_host(url, client.cdn_hosts)
+    check_cdn_host(url, endpoints.cdn_hosts)
     try:
         key = image_key(aes_key_hex, media.aes_key)  # hex aeskey first, then media.aes_key
     except CryptoError as exc:
@@ -353,7 +353,7 @@ async def download_media(
     target = await resolve_target(to, file_name)
     sink = _Sink(target, overwrite=overwrite)
     try:
-        async with client.cdn_http.stream("GET", url) as response:
+        async with endpoints.cdn_http.stream("GET", url) as response:
             if response.status_code != 200:
                 raise CdnError(
                     f"CDN download failed: HTTP {response.status_code}",

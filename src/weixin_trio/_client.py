@@ -1,4 +1,9 @@
-"""``open_client``: owns the HTTP clients and the sender tasks of one bot account."""
+"""``open_client``: owns the HTTP clients and the sender tasks of one bot account.
+
+It builds the client's components (no inheritance): the account's `LiveState`, the
+`Endpoints` layer, the `Messenger` and the `Sender` (queue, sender tasks, governor),
+and the `ILinkClient` facade that holds them.
+"""
 
 from __future__ import annotations
 
@@ -11,9 +16,11 @@ import httpx
 import trio
 
 from ._api import DEFAULT_BASE_URL, DEFAULT_CDN_BASE_URL, ILinkClient
-from ._context_tokens import ContextTokens
+from ._endpoints import Endpoints
 from ._headers import sanitize_bot_agent
-from ._outbox import Outbox, SendRetryPolicy
+from ._live_state import LiveState
+from ._messenger import Messenger
+from ._outbox import Sender, SendRetryPolicy
 
 if TYPE_CHECKING:
     from ._multi import AccountLike
@@ -148,7 +155,11 @@ async def open_client(
                     )
                 else:
                     poll_http_client = http_client
-            client = ILinkClient._create(
+            state = LiveState(
+                context_tokens=context_tokens,
+                send_windows=None if send_window is None else SendWindows(send_window),
+            )
+            endpoints = Endpoints(
                 token=token.strip() if token else None,
                 base_url=base_url,
                 cdn_base_url=cdn_base_url,
@@ -161,23 +172,22 @@ async def open_client(
                 if bot_agent
                 else DEFAULT_BOT_AGENT,
                 route_tag=None if route_tag is None else str(route_tag),
-                context_tokens=ContextTokens(context_tokens),
-                markdown=markdown,
-                text_limit=text_limit,
-                send_windows=None if send_window is None else SendWindows(send_window),
+                state=state,
                 cdn_hosts=frozenset(cdn_hosts)
                 if cdn_hosts is not None
                 else DEFAULT_CDN_HOSTS | {urlsplit(cdn_base_url).hostname or ""} - {""},
             )
+            messenger = Messenger(endpoints, state, markdown=markdown, text_limit=text_limit)
+            client = ILinkClient._create(endpoints, state, messenger)
             governor = None if pacing is None else SendGovernor(pacing)
-            outbox = Outbox(client._send_now, senders=senders, governor=governor, retry=send_retry)
+            sender = Sender(
+                endpoints.send_message, senders=senders, governor=governor, retry=send_retry
+            )
             async with trio.open_nursery() as nursery:
-                await nursery.start(outbox.run)
-                client._outbox = outbox
-                client._background = nursery
+                await nursery.start(sender.run)
+                messenger.sender = sender
                 try:
                     yield client
                 finally:
-                    client._outbox = None
-                    client._background = None
+                    messenger.sender = None
                     nursery.cancel_scope.cancel()

@@ -1,46 +1,42 @@
-"""The endpoint layer of ``ILinkClient``: one async method per endpoint, one error choke point.
+"""The endpoint layer: one async method per endpoint, one error choke point.
 
-Every request goes through `ILinkClient._call`, which builds headers, encodes the
-body, performs the request and translates every failure into the tree of
-``weixin_trio._errors``. Nothing here has a ``timeout=`` argument: callers scope with
-trio (``trio.move_on_after``); the httpx timeouts are only a safety net.
+`ILinkClient` holds an `Endpoints` and forwards its endpoint methods to it; the
+helpers that only talk to the server or the CDN (media transfer, typing) take it
+instead of the whole client. It knows nothing of high-level sends. Every request goes
+through `Endpoints._call`, which builds headers, encodes the body, performs the request
+and translates every failure into the tree of ``weixin_trio._errors``. Nothing here has
+a ``timeout=`` argument: callers scope with trio (``trio.move_on_after``); the httpx
+timeouts are only a safety net.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import re
-from typing import TYPE_CHECKING, Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar, final
 
 import attrs
 import httpx
-import trio
 
 from . import _wire as w
-from ._config_cache import ConfigCache
 from ._errors import (
     RATE_LIMITED,
     STALE_TOKEN,
     ApiError,
-    NoContextTokenError,
     ProtocolError,
     RateLimitedError,
     StaleTokenError,
     TransportError,
 )
 from ._headers import common_headers, join_url, post_headers
+from ._live_state import DEFAULT_LONG_POLL_MS
 from ._redact import Secret, redact_body
-from ._sent import ReplyId, SendResult, new_client_id
-from ._util import NoPublicConstructor
+from ._sent import SendResult
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Mapping
+    from collections.abc import Mapping
 
-    from ._context_tokens import ContextTokens
-    from ._outbox import Outbox
-    from ._pending_outbox import PendingOutbox
-    from ._send_window import SendWindows
+    from ._live_state import LiveState
 
 __all__ = ["DEFAULT_BASE_URL", "DEFAULT_CDN_BASE_URL", "DEFAULT_LONG_POLL_MS", "Endpoints"]
 
@@ -61,14 +57,19 @@ EP_GET_QRCODE_STATUS: Final = "ilink/bot/get_qrcode_status"
 
 _DECIMAL_RE: Final = re.compile(r"-?[0-9]+")
 
-#: Server hold of a long poll when it gives no hint (PROTOCOL §4.2).
-DEFAULT_LONG_POLL_MS: Final = 35_000
-
 T = TypeVar("T")
 
 
-class Endpoints(metaclass=NoPublicConstructor):
-    """The endpoint layer of [`ILinkClient`][weixin_trio.ILinkClient]: one method per endpoint."""
+@final
+class Endpoints:
+    """One method per endpoint of one account, and the error choke point (`_call`).
+
+    Attributes:
+        base_url: The account's API base.
+        cdn_base_url: The CDN base for media.
+        account_id: The account's name in logs.
+        cdn_hosts: Hosts media may be fetched from or uploaded to.
+    """
 
     def __init__(
         self,
@@ -83,10 +84,7 @@ class Endpoints(metaclass=NoPublicConstructor):
         version: str,
         bot_agent: str,
         route_tag: str | None,
-        context_tokens: ContextTokens,
-        markdown: bool = True,
-        text_limit: int = 4000,
-        send_windows: SendWindows | None = None,
+        state: LiveState,
         cdn_hosts: frozenset[str] = frozenset(),
     ) -> None:
         self._token = Secret(token) if token else None
@@ -98,37 +96,10 @@ class Endpoints(metaclass=NoPublicConstructor):
         self._poll_http = poll_http
         self._base_info = w.BaseInfo(channel_version=version, bot_agent=bot_agent)
         self._common = common_headers(app_id=app_id, client_version=version, route_tag=route_tag)
-        self.context_tokens = context_tokens
-        self.long_poll_hint_ms = DEFAULT_LONG_POLL_MS
-        self.config_cache = ConfigCache()
-        self.markdown = markdown
-        self.text_limit = text_limit
-        self.send_windows = send_windows
-        self.pending_outbox: PendingOutbox | None = None
-        self._outbox: Outbox | None = None
-        self._background: trio.Nursery | None = None
+        self._state = state
 
     def __repr__(self) -> str:
-        return f"<ILinkClient account={self.account_id!r} base_url={self.base_url!r}>"
-
-    def start_background(
-        self, async_fn: Callable[..., Awaitable[object]], *args: object
-    ) -> trio.CancelScope:
-        """Run ``async_fn(*args)`` in the client's background nursery until cancelled.
-
-        Returns the cancel scope of the task. Outside ``open_client`` nothing runs.
-        """
-        scope = trio.CancelScope()
-        if self._background is None:
-            scope.cancel()
-            return scope
-
-        async def runner() -> None:
-            with scope:
-                await async_fn(*args)
-
-        self._background.start_soon(runner)
-        return scope
+        return f"<Endpoints account={self.account_id!r} base_url={self.base_url!r}>"
 
     @property
     def cdn_http(self) -> httpx.AsyncClient:
@@ -202,113 +173,37 @@ class Endpoints(metaclass=NoPublicConstructor):
     def _long_poll_timeout(self) -> httpx.Timeout:
         # Safety net only: the real deadline is the caller's trio scope. It must exceed
         # the server's hold, or httpx would abort every idle poll.
-        hold = self.long_poll_hint_ms / 1000
+        hold = self._state.long_poll_hint_ms / 1000
         return httpx.Timeout(connect=15.0, read=max(hold + 30.0, 60.0), write=15.0, pool=15.0)
 
     # --- endpoints ----------------------------------------------------------------
 
     async def get_updates(self, cursor: str = "") -> w.GetUpdatesResp:
-        """Long-poll for new messages (``ilink/bot/getupdates``).
-
-        The server holds the request until a message arrives or its hold (about 35 s,
-        see ``longpolling_timeout_ms``) expires. Scope it with
-        ``trio.move_on_after(hold + margin)``; expiry is simply an empty batch.
-
-        Args:
-            cursor: The ``get_updates_buf`` of the previous successful response; ``""``
-                on the first call.
-
-        Returns:
-            The parsed response. Messages that did not fit the schema are in
-            ``.malformed`` instead of failing the batch.
-
-        Raises:
-            StaleTokenError: ``-14``; log in again.
-            ApiError: Other failures.
-
-        Cancellation:
-            Safe at any point: the request is aborted and nothing is consumed locally.
-            Messages the server already sent in an aborted response are not replayed
-            by the server (its cursor is forward-only).
-        """
+        """Long-poll for new messages (``ilink/bot/getupdates``)."""
         body = w.GetUpdatesReq(get_updates_buf=cursor, base_info=self._base_info)
         resp, obj = await self._call(EP_GETUPDATES, body, w.GetUpdatesResp, long_poll=True)
-        hint = resp.longpolling_timeout_ms
-        if hint is not None and hint > 0 and math.isfinite(hint):
-            self.long_poll_hint_ms = hint
+        self._state.record_poll_hint(resp.longpolling_timeout_ms)
         del obj
         return resp
 
     async def send_message(self, msg: w.WeixinMessage) -> SendResult:
-        """Send one message as built (``ilink/bot/sendmessage``).
-
-        An empty body, a body without ``ret`` and ``ret == 0`` all mean success.
-
-        Args:
-            msg: The complete outbound message (``client_id`` included).
-
-        Returns:
-            The ``client_id`` and, when the server assigned one, the ``message_id``.
-
-        Transient failures (HTTP 5xx, connection errors, no answer, ``-2`` after the
-        governor's cool-down) are retried with the same ``client_id`` as the client's
-        ``send_retry`` policy says, so the message is shown once.
-
-        Raises:
-            RateLimitedError: ``ret -2`` too often: the message was not delivered (the
-                throttle, or the user's send window is closed).
-            ApiError: A permanent failure (4xx, other ``ret``), or a 5xx that outlasted
-                the retries; the message was not delivered.
-            TransportError: No answer within the retries.
-
-        Cancellation:
-            If cancelled while the request is in flight, the message may or may not
-            have been delivered; a cancelled wait between retries sends nothing more.
-            Resending with the same ``client_id`` is safe: WeChat shows a
-            ``client_id`` once.
-        """
-        if self._outbox is not None:
-            return await self._outbox.submit(msg)
-        return await self._send_now(msg)
-
-    async def _send_now(self, msg: w.WeixinMessage) -> SendResult:
+        """Send one message as built (``ilink/bot/sendmessage``), one attempt, no retries."""
         body = w.SendMessageReq(msg=msg, base_info=self._base_info)
         resp, _ = await self._call(EP_SENDMESSAGE, body, w.SendMessageResp, allow_empty=True)
         return SendResult(client_id=msg.client_id or "", message_id=resp.message_id)
 
     async def get_upload_url(self, req: w.GetUploadUrlReq) -> w.GetUploadUrlResp:
-        """Ask for CDN upload parameters (``ilink/bot/getuploadurl``).
-
-        Args:
-            req: The request; its ``base_info`` is replaced by the client's.
-
-        Returns:
-            ``upload_param`` and/or ``upload_full_url``.
-
-        Cancellation:
-            Safe: nothing is uploaded yet.
-        """
+        """Ask for CDN upload parameters (``ilink/bot/getuploadurl``)."""
         body = attrs.evolve(req, base_info=self._base_info)
         resp, _ = await self._call(EP_GETUPLOADURL, body, w.GetUploadUrlResp)
         return resp
 
     async def get_config(self, user_id: str, context_token: str | None = None) -> w.GetConfigResp:
-        """Fetch the per-user bot config, i.e. the typing ticket (``ilink/bot/getconfig``).
-
-        Args:
-            user_id: The peer user.
-            context_token: The user's latest context token, if known.
-
-        Raises:
-            ApiError: Also when ``ret`` is absent: this endpoint needs ``ret == 0``.
-
-        Cancellation:
-            Safe.
-        """
+        """Fetch the per-user bot config, i.e. the typing ticket (``ilink/bot/getconfig``)."""
         body = w.GetConfigReq(
             ilink_user_id=user_id,
             base_info=self._base_info,
-            context_token=context_token or self.context_tokens.get(user_id),
+            context_token=context_token or self._state.context_tokens.get(user_id),
         )
         resp, _ = await self._call(EP_GETCONFIG, body, w.GetConfigResp, require_ret_zero=True)
         return resp
@@ -316,11 +211,7 @@ class Endpoints(metaclass=NoPublicConstructor):
     async def send_typing(
         self, user_id: str, typing_ticket: str, status: w.TypingStatus | int
     ) -> None:
-        """Start (``TypingStatus.TYPING``) or cancel the typing indicator.
-
-        Cancellation:
-            Safe; a cancelled start leaves no indicator that outlives its ~5 s expiry.
-        """
+        """Start (``TypingStatus.TYPING``) or cancel the typing indicator."""
         body = w.SendTypingReq(
             ilink_user_id=user_id,
             typing_ticket=typing_ticket,
@@ -330,19 +221,11 @@ class Endpoints(metaclass=NoPublicConstructor):
         await self._call(EP_SENDTYPING, body, w.StatusResp, allow_empty=True)
 
     async def notify_start(self) -> None:
-        """Tell the server this account is online (``ilink/bot/msg/notifystart``).
-
-        Cancellation:
-            Safe.
-        """
+        """Tell the server this account is online (``ilink/bot/msg/notifystart``)."""
         await self._call(EP_NOTIFYSTART, w.NotifyReq(base_info=self._base_info), w.StatusResp)
 
     async def notify_stop(self) -> None:
-        """Tell the server this account goes offline (``ilink/bot/msg/notifystop``).
-
-        Cancellation:
-            Safe; call it in a shielded scope with a short deadline during shutdown.
-        """
+        """Tell the server this account goes offline (``ilink/bot/msg/notifystop``)."""
         await self._call(EP_NOTIFYSTOP, w.NotifyReq(base_info=self._base_info), w.StatusResp)
 
     async def get_bot_qrcode(
@@ -352,17 +235,7 @@ class Endpoints(metaclass=NoPublicConstructor):
         bot_type: str = "3",
         base_url: str | None = None,
     ) -> w.GetBotQrcodeResp:
-        """Start a QR login (``ilink/bot/get_bot_qrcode``, unauthenticated POST).
-
-        Args:
-            local_tokens: Up to 10 bot tokens this client already holds, newest first,
-                so the server can answer ``binded_redirect`` instead of a new binding.
-            bot_type: Query parameter, ``"3"`` for bots.
-            base_url: The QR host; defaults to the client's base URL.
-
-        Cancellation:
-            Safe.
-        """
+        """Start a QR login (``ilink/bot/get_bot_qrcode``, unauthenticated POST)."""
         body = w.GetBotQrcodeReq(local_token_list=tuple(local_tokens[:10]))
         resp, _ = await self._call(
             EP_GET_BOT_QRCODE,
@@ -377,11 +250,7 @@ class Endpoints(metaclass=NoPublicConstructor):
     async def get_qrcode_status(
         self, qrcode: str, *, verify_code: str | None = None, base_url: str | None = None
     ) -> w.QrcodeStatusResp:
-        """Poll a QR login (``ilink/bot/get_qrcode_status``, GET, long poll).
-
-        Cancellation:
-            Safe: polling is idempotent.
-        """
+        """Poll a QR login (``ilink/bot/get_qrcode_status``, GET, long poll)."""
         params = {"qrcode": qrcode}
         if verify_code:
             params["verify_code"] = verify_code
@@ -396,45 +265,6 @@ class Endpoints(metaclass=NoPublicConstructor):
             long_poll=True,
         )
         return resp
-
-    # --- high-level sends ---------------------------------------------------------
-
-    def resolve_context_token(self, to: str, context_token: str | None) -> str:
-        """The context token for a send to ``to``: the given one, else the stored one.
-
-        Raises:
-            NoContextTokenError: None is known for ``to``.
-        """
-        token = context_token or self.context_tokens.get(to)
-        if not token:
-            raise NoContextTokenError(to)
-        return token
-
-    def build_message(
-        self,
-        to: str,
-        items: tuple[w.MessageItem, ...],
-        *,
-        context_token: str | None,
-        client_id: str | ReplyId | None = None,
-        run_id: str | None = None,
-    ) -> w.WeixinMessage:
-        """An outbound message exactly as the references build it (PROTOCOL §5.1).
-
-        A `ReplyId` becomes the reply's id for exactly these items.
-        """
-        if isinstance(client_id, ReplyId):
-            client_id = client_id.for_items(items)
-        return w.WeixinMessage(
-            from_user_id="",
-            to_user_id=to,
-            client_id=client_id or new_client_id(),
-            message_type=w.MessageType.BOT,
-            message_state=w.MessageState.FINISH,
-            item_list=items,
-            context_token=context_token,
-            run_id=run_id,
-        )
 
 
 def _as_code(endpoint: str, obj: Mapping[str, Any], key: str) -> int | None:

@@ -17,9 +17,9 @@ from ._sent import ReplyId
 from .media import MediaKind, media_kind_for_mime, mime_from_filename
 
 if TYPE_CHECKING:
-    from ._api import ILinkClient, SendResult
     from ._cdn_transfer import MediaSource, Progress
-    from ._sent import ClientIdSource
+    from ._messenger import Messenger
+    from ._sent import ClientIdSource, SendResult
 
 __all__ = ["media_item", "send_media"]
 
@@ -76,7 +76,7 @@ def kind_for(source: MediaSource, file_name: str | None) -> MediaKind:
 
 
 async def send_media(
-    client: ILinkClient,
+    messenger: Messenger,
     to: str,
     source: MediaSource,
     *,
@@ -85,7 +85,7 @@ async def send_media(
     file_name: str | None = None,
     context_token: str | None = None,
     progress: Progress | None = None,
-    next_client_id: ClientIdSource = lambda: None,
+    client_ids: ClientIdSource = lambda: None,
     voice: w.VoiceItem | None = None,
 ) -> SendResult:
     """Upload ``source`` and send it to ``to`` (after an optional caption).
@@ -99,12 +99,12 @@ async def send_media(
     Cancellation:
         Before the media message is sent, nothing is shown; the caption may be.
     """
-    token = client.resolve_context_token(to, context_token)
-    client.check_send_window(to, token)
+    token = messenger.resolve_context_token(to, context_token)
+    messenger.check_send_window(to, token)
     if kind is MediaKind.FILE and file_name is None and isinstance(source, str | os.PathLike):
         file_name = os.path.basename(os.fspath(source))
     uploaded = await upload_media(
-        client,
+        messenger.endpoints,
         to,
         source,
         media_type=_UPLOAD_TYPES[kind],
@@ -112,14 +112,12 @@ async def send_media(
         progress=progress,
     )
     if caption:
-        await client.send_text_parts(
-            to, caption, context_token=token, next_client_id=next_client_id
-        )
-    client_id = next_client_id()
+        await messenger.send_text(to, caption, context_token=token, client_ids=client_ids)
+    client_id = client_ids()
     if isinstance(client_id, ReplyId):
         # The upload's keys are new each time; the plaintext is what the user sees.
         name = uploaded.file_name or ""
         client_id = client_id.for_content(f"{kind.value}:{uploaded.md5}:{name}")
-    return await client.send_item(
+    return await messenger.send_item(
         to, media_item(kind, uploaded, voice=voice), context_token=token, client_id=client_id
     )

@@ -178,11 +178,11 @@ class Message:
         if not text:
             raise ValueError("refusing to send an empty reply")
         ctx = self._require_ctx()
-        return await ctx.client.send_text_parts(
+        return await ctx.client._messenger.send_text(
             self.from_user_id,
             text,
             context_token=self.context_token,
-            next_client_id=lambda: ctx.next_client_id(self.message_id),
+            client_ids=lambda: ctx.next_client_id(self.message_id),
         )
 
     async def reply_media(self, source: MediaSource, **options: Any) -> SendResult:
@@ -296,11 +296,11 @@ class Message:
         """
         ctx = self._require_ctx()
         return Run(
-            ctx.client,
+            ctx.client._messenger,
             self.from_user_id,
             context_token=self.context_token,
             run_id=run_id,
-            next_client_id=lambda: ctx.next_client_id(self.message_id),
+            client_ids=lambda: ctx.next_client_id(self.message_id),
         )
 
     def _require_ctx(self) -> ReplyContext:

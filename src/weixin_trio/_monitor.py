@@ -104,6 +104,7 @@ class Monitor(HandlingMixin, metaclass=NoPublicConstructor):
         notify: bool,
     ) -> None:
         self._client = client
+        self._live = client._state  # the account's state: the monitor reports inbound
         self._store = store
         self._account = client.account_id
         self._max_concurrency = max_concurrency
@@ -129,7 +130,6 @@ class Monitor(HandlingMixin, metaclass=NoPublicConstructor):
             name=self._account,
         )
         self._cursor = ""
-        self._hint_ms = self._client.long_poll_hint_ms
         self._seen: set[int] = set()
         self._seen_order: deque[int] = deque()
         self._seen_window = DEFAULT_SEEN_WINDOW
@@ -254,13 +254,9 @@ class Monitor(HandlingMixin, metaclass=NoPublicConstructor):
         self._cursor = state.cursor
         for mid in state.seen_ids:
             self._remember(mid)
-        self._client.context_tokens.update(state.context_tokens)
-        windows = self._client.send_windows
-        if windows is not None:
-            for user, at in state.last_inbound.items():
-                windows.record_inbound(user, at)
+        self._live.record_inbound(state.context_tokens, state.last_inbound)
         self._outbox = PendingOutbox(self._store, self._account, state.outbox)
-        self._client.pending_outbox = self._outbox
+        self._live.pending_outbox = self._outbox
         self._redelivery = list(state.pending)
 
     async def _start(self, nursery: trio.Nursery) -> None:
@@ -303,8 +299,8 @@ class Monitor(HandlingMixin, metaclass=NoPublicConstructor):
         hold the stop. The first store call that does not finish in time ends the
         write (whatever is not written is redelivered at the next start).
         """
-        if self._client.pending_outbox is self._outbox:
-            self._client.pending_outbox = None
+        if self._live.pending_outbox is self._outbox:
+            self._live.pending_outbox = None
 
         def step() -> float:
             return trio.current_time() + SHUTDOWN_STEP_TIMEOUT
@@ -343,7 +339,7 @@ class Monitor(HandlingMixin, metaclass=NoPublicConstructor):
                 self._counters.last_poll_at = trio.current_time()
                 response: w.GetUpdatesResp | None = None
                 try:
-                    with trio.move_on_after(self._hint_ms / 1000 + POLL_MARGIN):
+                    with trio.move_on_after(self._live.long_poll_hint_ms / 1000 + POLL_MARGIN):
                         response = await self._client.get_updates(self._cursor)
                 except StaleTokenError as exc:
                     await self._on_stale(exc)
@@ -360,9 +356,7 @@ class Monitor(HandlingMixin, metaclass=NoPublicConstructor):
                 self._stale_retried = False
                 if response is None:
                     continue  # the deadline passed: an empty batch, not a failure
-                hint = response.longpolling_timeout_ms
-                if hint is not None and hint > 0:
-                    self._hint_ms = hint
+                # get_updates recorded the server's hint in the account's LiveState
                 await self._accept(response)
 
     async def _wait_for_capacity(self) -> None:
@@ -455,11 +449,7 @@ class Monitor(HandlingMixin, metaclass=NoPublicConstructor):
         if new_cursor != self._cursor:
             self._cursor = new_cursor
             self._counters.cursor_updated_at = now
-        self._client.context_tokens.update(tokens)
-        windows = self._client.send_windows
-        if windows is not None:
-            for user, at in inbound.items():
-                windows.record_inbound(user, at)
+        self._live.record_inbound(tokens, inbound)
         if entries:
             self._counters.batches += 1
             self._counters.last_message_at = now

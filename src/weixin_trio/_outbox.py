@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
     from ._pacing import SendGovernor
 
-__all__ = ["SEND_DEADLINE", "Outbox", "SendRetryPolicy", "is_transient"]
+__all__ = ["SEND_DEADLINE", "SendRetryPolicy", "Sender", "is_transient"]
 
 log = logging.getLogger("weixin_trio.api")
 
@@ -98,8 +98,11 @@ class _Job:
 
 
 @final
-class Outbox:
-    """Queue of sends served by ``senders`` tasks running `run`."""
+class Sender:
+    """The send queue of one account: ``senders`` tasks running `run` serve it.
+
+    It owns the queue, the sender tasks and the send governor (pacing, cool-down).
+    """
 
     def __init__(
         self,

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Literal, final
 from . import _wire as w
 
 if TYPE_CHECKING:
-    from ._api import ILinkClient, SendResult
-    from ._sent import ClientIdSource
+    from ._messenger import Messenger
+    from ._sent import ClientIdSource, SendResult
 
 __all__ = ["Run", "ToolStatus"]
 
@@ -38,18 +38,18 @@ class Run:
 
     def __init__(
         self,
-        client: ILinkClient,
+        messenger: Messenger,
         to: str,
         *,
         context_token: str | None,
         run_id: str | None = None,
-        next_client_id: ClientIdSource | None = None,
+        client_ids: ClientIdSource | None = None,
     ) -> None:
-        self._client = client
+        self._messenger = messenger
         self.to = to
         self._context_token = context_token
         self.run_id = run_id or secrets.token_hex(16)
-        self._next_client_id = next_client_id or (lambda: None)
+        self._client_ids = client_ids or (lambda: None)
         self._call_ids = itertools.count(1)
 
     def __repr__(self) -> str:
@@ -95,22 +95,22 @@ class Run:
         Cancellation:
             As [`ILinkClient.send_text`][weixin_trio.ILinkClient.send_text].
         """
-        return await self._client.send_text_parts(
+        return await self._messenger.send_text(
             self.to,
             text,
             context_token=self._context_token,
-            next_client_id=self._next_client_id,
+            client_ids=self._client_ids,
             run_id=self.run_id,
         )
 
     async def _send(self, item: w.MessageItem) -> SendResult:
         # Progress items are not shown in the chat (PROTOCOL §5.5), so they are not
         # counted against the user's send window (unverified on the live server).
-        return await self._client.send_item(
+        return await self._messenger.send_item(
             self.to,
             item,
             context_token=self._context_token,
-            client_id=self._next_client_id(),
+            client_id=self._client_ids(),
             run_id=self.run_id,
             count_in_window=False,
         )

@@ -1,4 +1,9 @@
-"""The typing indicator: ticket lookup, keep-alive and a guaranteed cancel."""
+"""The typing indicator: ticket lookup, keep-alive and a guaranteed cancel.
+
+It needs only the endpoint layer and the account's ticket cache, not the client. The
+keep-alive runs in a nursery of the caller's block (errors of the block reach the
+caller unwrapped, see `weixin_trio._util.unwrap_single_error`).
+"""
 
 from __future__ import annotations
 
@@ -10,11 +15,13 @@ import trio
 
 from . import _wire as w
 from ._errors import WeixinError
+from ._util import unwrap_single_error
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
-    from ._api import ILinkClient
+    from ._config_cache import ConfigCache
+    from ._endpoints import Endpoints
 
 __all__ = ["KEEPALIVE", "typing_indicator", "typing_ticket"]
 
@@ -29,7 +36,7 @@ CANCEL_TIMEOUT = 3.0
 
 
 async def typing_ticket(
-    client: ILinkClient, user_id: str, context_token: str | None = None
+    endpoints: Endpoints, cache: ConfigCache, user_id: str, context_token: str | None = None
 ) -> str | None:
     """The user's typing ticket from the per-user cache, fetching it when due.
 
@@ -38,12 +45,11 @@ async def typing_ticket(
     Cancellation:
         Safe.
     """
-    cache = client.config_cache
     now = trio.current_time()
     if cache.needs_fetch(user_id, now):
         try:
             with trio.fail_after(CALL_TIMEOUT):
-                resp = await client.get_config(user_id, context_token)
+                resp = await endpoints.get_config(user_id, context_token)
         except (WeixinError, trio.TooSlowError) as exc:
             delay = cache.record_failure(user_id, now)
             log.info("getconfig for %s failed (%s); next try in %.0fs", user_id, exc, delay)
@@ -52,23 +58,24 @@ async def typing_ticket(
     return cache.ticket(user_id) or None
 
 
-async def _send(client: ILinkClient, user_id: str, ticket: str, status: w.TypingStatus) -> None:
+async def _send(endpoints: Endpoints, user_id: str, ticket: str, status: w.TypingStatus) -> None:
     try:
         with trio.fail_after(CALL_TIMEOUT):
-            await client.send_typing(user_id, ticket, status)
+            await endpoints.send_typing(user_id, ticket, status)
     except (WeixinError, trio.TooSlowError) as exc:
         log.info("sendtyping(%s) for %s failed: %s", status.name, user_id, exc)
 
 
-async def _keep_alive(client: ILinkClient, user_id: str, ticket: str, every: float) -> None:
+async def _keep_alive(endpoints: Endpoints, user_id: str, ticket: str, every: float) -> None:
     while True:
-        await _send(client, user_id, ticket, w.TypingStatus.TYPING)
+        await _send(endpoints, user_id, ticket, w.TypingStatus.TYPING)
         await trio.sleep(every)
 
 
 @asynccontextmanager
 async def typing_indicator(
-    client: ILinkClient,
+    endpoints: Endpoints,
+    tickets: ConfigCache,
     user_id: str,
     *,
     context_token: str | None = None,
@@ -84,16 +91,19 @@ async def typing_indicator(
     Cancellation:
         The block is cancelled normally; the final cancel is still sent.
     """
-    ticket = await typing_ticket(client, user_id, context_token)
+    ticket = await typing_ticket(endpoints, tickets, user_id, context_token)
     if not ticket:
         yield
         return
-    # The keep-alive runs in the client's background nursery, not in a nursery of our
-    # own around the ``yield``: errors of the block then reach the caller unwrapped.
-    keepalive_scope = client.start_background(_keep_alive, client, user_id, ticket, keepalive)
-    try:
-        yield
-    finally:
-        keepalive_scope.cancel()
-        with trio.CancelScope(shield=True), trio.move_on_after(CANCEL_TIMEOUT):
-            await _send(client, user_id, ticket, w.TypingStatus.CANCEL)
+    with unwrap_single_error():
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(_keep_alive, endpoints, user_id, ticket, keepalive)
+                try:
+                    yield
+                finally:
+                    nursery.cancel_scope.cancel()
+        finally:
+            # After the keep-alive task ended, so "cancel typing" is always the last signal.
+            with trio.CancelScope(shield=True), trio.move_on_after(CANCEL_TIMEOUT):
+                await _send(endpoints, user_id, ticket, w.TypingStatus.CANCEL)

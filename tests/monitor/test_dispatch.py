@@ -28,7 +28,7 @@ async def test_fifo_per_user_under_random_delays(
 
     expected: defaultdict[str, list[str]] = defaultdict(list)
     # 20 replies in a row per user exceed the 10-sends-per-inbound window: not the point here.
-    ilink_client.send_windows = None
+    ilink_client._state.send_windows = None
     async with wx.open_monitor(ilink_client, handler, max_concurrency=64) as monitor:
         start = trio.current_time()
         for n in range(20):

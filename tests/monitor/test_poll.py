@@ -157,7 +157,7 @@ async def test_cursor_and_context_tokens_are_journaled(
     last = fake_ilink.requests_to("getupdates")[-1]
     assert state.cursor
     assert state.context_tokens[USER] == fake_ilink.default.context_tokens[USER]
-    assert ilink_client.context_tokens.get(USER) == fake_ilink.default.context_tokens[USER]
+    assert ilink_client._state.context_tokens.get(USER) == fake_ilink.default.context_tokens[USER]
     assert state.pending == ()
     # The journaled cursor is the one the last poll presented.
     assert last.body["get_updates_buf"] == state.cursor
@@ -265,11 +265,14 @@ async def test_store_write_failure_stops_without_advancing_the_cursor(
     async def record(msg: wx.Message) -> None:
         calls.append(msg.text)
 
-    with pytest.raises(wx.MonitorCrashed):  # alone: unwrapped (one level, like the body's)
+    async def run() -> None:
         async with wx.open_monitor(ilink_client, record, store=store):
             store.fail_writes = True
             fake_ilink.inject_text(USER, "lost?")
             await trio.sleep_forever()
+
+    with pytest.raises(wx.MonitorCrashed):  # alone, it is not wrapped in a group
+        await run()
     store.fail_writes = False
     state = await store.load(ilink_client.account_id)
     assert state.cursor == ""

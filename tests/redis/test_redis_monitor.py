@@ -121,7 +121,9 @@ async def test_stolen_lease_stops_the_monitor(
     await redis_store.client.set(key, "token-A")
     redis_store.fence(account, "token-A")
     stolen = -1
-    with pytest.raises(wx.MonitorCrashed, match="lease was lost") as crashed:
+
+    async def run() -> None:
+        nonlocal stolen
         async with wx.open_monitor(client, handler, store=redis_store, backoff=FAST):
             # While it holds the lease, the fenced monitor works.
             fake.inject_text(USERS[0], "before")
@@ -132,6 +134,9 @@ async def test_stolen_lease_stops_the_monitor(
             stolen = fake.inject_text(USERS[0], "after")
             with trio.fail_after(10):
                 await trio.sleep_forever()  # the crash cancels this
+
+    with pytest.raises(wx.MonitorCrashed, match="lease was lost") as crashed:
+        await run()
     assert isinstance(crashed.value.__cause__, LeaseLostError)
     assert handled == ["before"]
     assert stolen not in fake.acknowledged_message_ids()

@@ -377,13 +377,12 @@ class FanoutWorker:
             log.error("dropping a malformed stream entry %s: %s", entry.identifier, exc)
             await self._acknowledge(stream, entry.identifier)
             return
-        if message.context_token and message.from_user_id:
-            client.context_tokens.set(message.from_user_id, message.context_token)
-        windows = client.send_windows
-        if windows is not None and message.from_user_id:
+        user = message.from_user_id
+        if user:
             now = time.time()
             created = message.create_time.timestamp() if message.create_time else now
-            windows.record_inbound(message.from_user_id, min(created, now))
+            tokens = {user: message.context_token} if message.context_token else {}
+            client._state.record_inbound(tokens, {user: min(created, now)})
         outcome = await self._runner.run(Job(message=message, raw=raw), _PartitionHost(part))
         if outcome.kind == "cut":
             return  # the partition is handed over: the next owner claims the entry
