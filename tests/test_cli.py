@@ -74,6 +74,11 @@ def test_demo_exits_zero_and_shows_replies() -> None:
     )
     assert out.returncode == 0, out.stderr
     assert "login status: confirmed" in out.stdout
+    # readable: no raw QrCode(...) repr, and "scanned" where the wire says "scaned"
+    assert "Scan this QR code with WeChat (1/3)" in out.stdout
+    assert "QrCode(" not in out.stdout
+    assert "login status: scanned" in out.stdout
+    assert "scaned" not in out.stdout
     assert out.stdout.count("bot -> ") == 9
     assert "demo finished: OK" in out.stdout
 
@@ -92,7 +97,8 @@ def test_login_accounts_run_send_status(
     base, state = served_fake["base_url"], str(tmp_path / "state")
     assert main(["login", "--base-url", base, "--state-dir", state]) == 0
     out = capsys.readouterr().out
-    assert "Scan with WeChat" in out
+    assert "Scan this QR code with WeChat" in out
+    assert "QrCode(" not in out
     assert "Logged in as" in out
     account_file = next((tmp_path / "state").glob("*/account.json"))
     assert oct(account_file.stat().st_mode & 0o777) == "0o600"
@@ -130,11 +136,17 @@ def test_login_accounts_run_send_status(
     file.write_text("numbers")
     cdn = ["--cdn-base-url", served_fake["cdn_base_url"]]
     assert main(["send", "carol@im.wechat", "--file", str(file), "--state-dir", state]) == 1
-    assert "not in the allowed hosts" in capsys.readouterr().err  # the fake's CDN is not WeChat's
+    err = capsys.readouterr().err  # the fake's CDN is not WeChat's: the fix is named
+    assert (
+        "'127.0.0.1' is not in the allowed hosts: allow it with --allow-cdn-host 127.0.0.1" in err
+    )
+    allow = ["--allow-cdn-host", "127.0.0.1"]
+    assert main(["send", "carol@im.wechat", "--file", str(file), "--state-dir", state, *allow]) == 0
     assert main(["send", "carol@im.wechat", "--file", str(file), "--state-dir", state, *cdn]) == 0
     sent = http(base, "/_fake/sent")
     assert [s["text"] for s in sent[:2]] == ["cli echo: ping", "hello from the cli"]
     assert sent[2]["items"][0]["file_item"]["file_name"] == "report.txt"
+    assert sent[3]["items"][0]["file_item"]["file_name"] == "report.txt"
     # nobody ever wrote from this user: one clear line, exit 1
     assert main(["send", "dave@im.wechat", "hi", "--state-dir", state]) == 1
     assert "no context token" in capsys.readouterr().err
@@ -339,7 +351,7 @@ def test_a_state_dir_that_is_a_file_is_a_usage_error(
         (["run", "nocolon"], "MODULE:HANDLER"),
         (["worker", ":h", "--redis", "redis://h"], "MODULE:HANDLER"),
         (["--base-url", "ftp://x", "status"], "not an http"),
-        (["status", "--cdn-base-url", "nohost"], "not an http"),
+        (["send", "u", "hi", "--cdn-base-url", "nohost"], "not an http"),
         (["status", "--redis-prefix", " "], "must not be empty"),
     ],
 )

@@ -1,9 +1,12 @@
 """The ``weixin-trio`` command line (``python -m weixin_trio``).
 
 Commands: ``login``, ``accounts``, ``status``, ``run``, ``worker``, ``send``,
-``fake-server``, ``demo``. Global options: ``--state-dir``, ``--redis`` (Redis instead
-of files; ``run`` then leases accounts across processes), ``--base-url``,
-``-v/--verbose``.
+``fake-server``, ``demo``. Each command takes only the options that apply to it (the
+top level takes them all, before the command name): ``-v/--verbose`` everywhere; the
+store (``--state-dir``, or ``--redis`` for Redis instead of files, where ``run`` leases
+accounts across processes) everywhere but ``demo`` and ``fake-server``; ``--base-url``
+for ``login`` and ``send``; ``--cdn-base-url`` and ``--allow-cdn-host`` for ``run``,
+``worker`` and ``send``.
 
 Exit codes: 0 success, 1 failure (one line on stderr; the traceback only with ``-v``),
 2 usage error (bad arguments, checked before anything runs), 130 interrupted (Ctrl+C,
@@ -152,31 +155,71 @@ def _handler_spec(text: str) -> str:
     return text
 
 
-def _common_options() -> argparse.ArgumentParser:
-    # Options valid before and after the command. SUPPRESS keeps a subcommand's
-    # defaults from overwriting what was given before it (an argparse pitfall).
-    common = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
-    common.add_argument("-v", "--verbose", action="count", help="more logging")
-    common.add_argument("--state-dir", type=_state_dir, help="where accounts and journals live")
-    common.add_argument("--base-url", type=_http_url, help="iLink API base URL")
-    common.add_argument("--cdn-base-url", type=_http_url, help="CDN base URL for media")
-    common.add_argument(
+def _option_groups() -> dict[str, argparse.ArgumentParser]:
+    """Parent parsers of the options shared by several commands, by what they are for.
+
+    Each command takes only the groups that apply to it (``fake-server`` has no store,
+    so no ``--state-dir`` or ``--redis``). SUPPRESS keeps a subcommand's defaults from
+    overwriting what was given before the command name (an argparse pitfall); the top
+    level sets the real defaults.
+    """
+
+    def group() -> argparse.ArgumentParser:
+        return argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
+
+    log_options = group()
+    log_options.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        help="more logging: -v our INFO (one line per handled message), -vv our DEBUG,"
+        " -vvv also the HTTP wire (httpx/httpcore); with -v a failure prints its traceback",
+    )
+    store = group()
+    store.add_argument(
+        "--state-dir",
+        type=_state_dir,
+        help="where accounts and journals live (default: the platform state directory)",
+    )
+    store.add_argument(
         "--redis",
         metavar="URL",
         type=_redis_url,
         help="keep accounts and journals in Redis (default $WEIXIN_TRIO_REDIS_URL)",
     )
-    common.add_argument("--redis-prefix", type=_non_empty, help="key prefix in Redis (default wxt)")
-    return common
+    store.add_argument("--redis-prefix", type=_non_empty, help="key prefix in Redis (default wxt)")
+    api = group()
+    api.add_argument(
+        "--base-url", type=_http_url, help="iLink API base URL (default: the account's)"
+    )
+    cdn = group()
+    cdn.add_argument("--cdn-base-url", type=_http_url, help="CDN base URL for media")
+    cdn.add_argument(
+        "--allow-cdn-host",
+        metavar="HOST",
+        action="append",
+        type=_non_empty,
+        help="also allow media from/to this CDN host (repeatable; *.example.com for"
+        " its subdomains)",
+    )
+    return {"log": log_options, "store": store, "api": api, "cdn": cdn}
+
+
+def _parents(groups: dict[str, argparse.ArgumentParser], *names: str) -> list[Any]:
+    return [groups[name] for name in ("log", *names)]
 
 
 def _parser() -> argparse.ArgumentParser:
-    # The top level gets its own copy of the common options: ``set_defaults`` below
-    # changes the defaults of the very action objects it holds, and shared with the
-    # subcommands they would overwrite an option given before the command.
-    common = _common_options()
+    # The top level gets its own copy of the shared options (all of them, so that any
+    # may come before the command name): ``set_defaults`` below changes the defaults of
+    # the very action objects it holds, and shared with the subcommands they would
+    # overwrite an option given before the command.
+    groups = _option_groups()
+    top = _option_groups()
     parser = argparse.ArgumentParser(
-        prog="weixin-trio", description="WeChat iLink bots with trio.", parents=[_common_options()]
+        prog="weixin-trio",
+        description="WeChat iLink bots with trio.",
+        parents=[top["log"], top["store"], top["api"], top["cdn"]],
     )
     parser.add_argument("--version", action="version", version=f"weixin-trio {__version__}")
     parser.set_defaults(
@@ -184,24 +227,53 @@ def _parser() -> argparse.ArgumentParser:
         state_dir=None,
         base_url=None,
         cdn_base_url=None,
+        allow_cdn_host=None,
         redis=os.environ.get("WEIXIN_TRIO_REDIS_URL") or None,
         redis_prefix="wxt",
     )
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", help="what to do (COMMAND --help)"
+    )
 
-    login = sub.add_parser("login", parents=[common], help="log in a bot account by QR code")
+    login = sub.add_parser(
+        "login", parents=_parents(groups, "store", "api"), help="log in a bot account by QR code"
+    )
     login.add_argument(
         "--timeout", type=_seconds(zero=False), default=480.0, help="overall deadline (s)"
     )
 
-    accounts = sub.add_parser("accounts", parents=[common], help="list or remove accounts")
-    accounts.add_argument("action", nargs="?", choices=["list", "remove"], default="list")
-    accounts.add_argument("account_id", nargs="?")
+    accounts = sub.add_parser(
+        "accounts",
+        parents=_parents(groups, "store"),
+        help="list or remove accounts",
+    )
+    accounts.add_argument(
+        "action",
+        nargs="?",
+        choices=["list", "remove"],
+        default="list",
+        help="list the accounts (default), or remove one",
+    )
+    accounts.add_argument("account_id", nargs="?", help="the account to remove")
 
-    sub.add_parser("status", parents=[common], help="health of the stored accounts")
+    sub.add_parser(
+        "status",
+        parents=_parents(groups, "store"),
+        help="health of the stored accounts",
+    )
 
-    run = sub.add_parser("run", parents=[common], help="run MODULE:HANDLER on accounts")
-    run.add_argument("handler", metavar="MODULE:HANDLER", nargs="?", type=_handler_spec)
+    run = sub.add_parser(
+        "run",
+        parents=_parents(groups, "store", "cdn"),
+        help="run MODULE:HANDLER on accounts",
+    )
+    run.add_argument(
+        "handler",
+        metavar="MODULE:HANDLER",
+        nargs="?",
+        type=_handler_spec,
+        help="the async handler to import (not with --fanout)",
+    )
     run.add_argument("--account", action="append", default=[], help="only these accounts")
     run.add_argument(
         "--fanout",
@@ -211,18 +283,28 @@ def _parser() -> argparse.ArgumentParser:
     _scale_options(run)
 
     worker = sub.add_parser(
-        "worker", parents=[common], help="with --redis: handle messages published by --fanout"
+        "worker",
+        parents=_parents(groups, "store", "cdn"),
+        help="with --redis: handle messages published by --fanout",
     )
-    worker.add_argument("handler", metavar="MODULE:HANDLER", type=_handler_spec)
+    worker.add_argument(
+        "handler", metavar="MODULE:HANDLER", type=_handler_spec, help="the async handler to import"
+    )
     _scale_options(worker)
 
-    send = sub.add_parser("send", parents=[common], help="send a text or a file to a user")
-    send.add_argument("user")
-    send.add_argument("text", nargs="?")
-    send.add_argument("--file", type=Path)
-    send.add_argument("--account", default=None)
+    send = sub.add_parser(
+        "send",
+        parents=_parents(groups, "store", "api", "cdn"),
+        help="send a text or a file to a user",
+    )
+    send.add_argument("user", help="the user id (xxx@im.wechat) who wrote to the bot before")
+    send.add_argument("text", nargs="?", help="the text to send (or --file)")
+    send.add_argument("--file", type=Path, help="send this file instead of a text")
+    send.add_argument("--account", default=None, help="the account to send from (if several)")
 
-    demo = sub.add_parser("demo", parents=[common], help="echo bot against an embedded fake")
+    demo = sub.add_parser(
+        "demo", parents=_parents(groups), help="echo bot against an embedded fake"
+    )
     demo.add_argument(
         "--users", type=_whole(1, 1000), default=3, help="simulated users (1-1000, default 3)"
     )
@@ -230,12 +312,22 @@ def _parser() -> argparse.ArgumentParser:
         "--messages", type=_whole(1, 1000), default=3, help="messages per user (1-1000, default 3)"
     )
 
-    fake = sub.add_parser("fake-server", parents=[common], help="serve the fake iLink server")
-    fake.add_argument("--host", default="127.0.0.1")
+    fake = sub.add_parser(
+        "fake-server", parents=_parents(groups), help="serve the fake iLink server"
+    )
+    fake.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)"
+    )
     fake.add_argument("--port", type=_port, default=0, help="0-65535 (default 0: a free port)")
-    fake.add_argument("--token", default=None)
+    fake.add_argument("--token", default=None, help="the bot token to accept (default: random)")
     fake.add_argument(
         "--auto-confirm", action="store_true", help="confirm QR logins without a scan"
+    )
+    fake.add_argument(
+        "--strict",
+        action="store_true",
+        help="reject requests that depart from what the official client sends"
+        " (default: serve them and record protocol issues, GET /_fake/issues)",
     )
     for command_parser in sub.choices.values():
         command_parser.set_defaults(command_parser=command_parser)
@@ -284,12 +376,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # -v counts wherever it is given (before or after the command name)
     args.verbose = sum(a.count("v") for a in argv if a.startswith("-v") and set(a[1:]) == {"v"})
     args.verbose += argv.count("--verbose")
-    logging.basicConfig(
-        level=logging.WARNING - 10 * min(args.verbose, 2),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    if args.verbose < 2:
-        logging.getLogger("httpx").setLevel(logging.WARNING)
+    _configure_logging(args.verbose)
     from . import _cli_commands as commands
 
     command = {
@@ -312,6 +399,30 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"weixin-trio: error: {_describe(exc)}", file=sys.stderr)
         return EXIT_FAILURE
+    except BaseExceptionGroup as group:
+        # Ctrl+C inside a nursery (e.g. the client's, during `login`) arrives wrapped;
+        # any other group that is not an Exception (Cancelled, SystemExit) propagates.
+        if group.subgroup(KeyboardInterrupt) is None:
+            raise
+        print("weixin-trio: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+#: Loggers of the HTTP stack: their DEBUG output is a wire dump (``-vvv`` only).
+WIRE_LOGGERS = ("httpx", "httpcore")
+
+
+def _configure_logging(verbose: int) -> None:
+    """``-v``: INFO (one line per handled message); ``-vv``: DEBUG; ``-vvv``: the wire too.
+
+    The HTTP stack (`WIRE_LOGGERS`) stays at WARNING below ``-vvv``: its DEBUG
+    records are a dump of every request (headers redacted, but long).
+    """
+    level = (logging.WARNING, logging.INFO)[verbose] if verbose < 2 else logging.DEBUG
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    wire = logging.DEBUG if verbose >= 3 else logging.WARNING
+    for name in WIRE_LOGGERS:
+        logging.getLogger(name).setLevel(wire)
 
 
 def _check_combinations(args: Any) -> None:
@@ -351,7 +462,7 @@ def _describe(exc: BaseException) -> str:
 async def _fake_server(args: Any) -> int:
     from .testing import FakeILinkServer
 
-    fake = FakeILinkServer(token=args.token)
+    fake = FakeILinkServer(token=args.token, strict=args.strict)
     fake.qr.auto_confirm = args.auto_confirm
     fake.cdn_full_urls = True  # clients with another default CDN base still reach it
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:

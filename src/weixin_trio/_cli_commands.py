@@ -6,6 +6,7 @@ import importlib
 import json
 import logging
 import os
+import re
 import shutil
 import signal
 import sys
@@ -14,12 +15,16 @@ import time
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import trio
 
+from . import DEFAULT_CDN_BASE_URL, CdnError
 from ._cli import EXIT_INTERRUPTED, EXIT_OK, CliError, default_state_dir
+from ._cli_text import qr_text, status_text
 from ._client import open_client
 from ._multi import AccountRunner, open_accounts
+from .cdn import DEFAULT_CDN_HOSTS
 from .login import Account, QrCode, login
 from .store import FileStore, StoreError, StoreLockedError, StoreUnavailableError
 from .store._fsio import write_private
@@ -92,7 +97,7 @@ async def _accounts(store: AnyStore, wanted: list[str] | None = None) -> list[Ac
 
 def _print_qr(qr: QrCode) -> None:
     """Draw the QR code in the terminal (segno) and print its URL."""
-    print(f"Scan with WeChat (QR {qr.refresh_number}/3): {qr.qrcode_img_content}", flush=True)
+    print(qr_text(qr), flush=True)
     try:
         import segno
     except ImportError:
@@ -102,8 +107,27 @@ def _print_qr(qr: QrCode) -> None:
 
 async def _ask_code(wrong: bool) -> str | None:
     prompt = "Wrong code. Digits shown on the phone: " if wrong else "Digits shown on the phone: "
-    line = await trio.to_thread.run_sync(input, prompt)
+    print(prompt, end="", flush=True)
+    # abandon_on_cancel: Ctrl+C (or the deadline) does not wait for Enter; the thread
+    # blocked reading is left behind and ends with the process.
+    line = await trio.to_thread.run_sync(_read_line, abandon_on_cancel=True)
     return line.strip() or None
+
+
+def _read_line() -> str:
+    """One line of standard input, read from the file descriptor.
+
+    Not ``input()``: an abandoned thread blocked in it holds the lock of
+    ``sys.stdin``'s buffer, and the interpreter aborts at exit (SIGABRT) on that lock.
+    """
+    data = bytearray()
+    fd = sys.stdin.fileno()
+    while not data.endswith(b"\n"):
+        chunk = os.read(fd, 1)
+        if not chunk:
+            break
+        data += chunk
+    return data.decode(errors="replace")
 
 
 async def do_login(
@@ -127,7 +151,7 @@ async def do_login(
             client,
             on_qrcode=on_qrcode,
             ask_verify_code=ask_verify_code,
-            on_status=lambda status: print(f"status: {status}", flush=True),
+            on_status=lambda status: print(f"status: {status_text(status)}", flush=True),
             local_tokens=[a.token for a in reversed(known)][:10],
             deadline=deadline,
         )
@@ -138,9 +162,29 @@ async def do_login(
 
 
 async def cmd_login(args: Any) -> int:
-    """``weixin-trio login``."""
+    """``weixin-trio login``: Ctrl+C (SIGINT/SIGTERM) gives one line and exit 130.
+
+    The signal cancels the login wherever it waits (a QR status poll, or the prompt for
+    the digits shown on the phone), so nothing is saved and no traceback is printed.
+    """
+    interrupted = False
+    account: Account | None = None
     async with _open_store(args) as store:
-        account = await do_login(store, args.base_url, deadline=args.timeout)
+        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async with trio.open_nursery() as nursery:
+
+                async def on_signal() -> None:
+                    nonlocal interrupted
+                    async for _ in signals:
+                        interrupted = True
+                        nursery.cancel_scope.cancel()
+
+                nursery.start_soon(on_signal)
+                account = await do_login(store, args.base_url, deadline=args.timeout)
+                nursery.cancel_scope.cancel()
+        if interrupted:
+            print("weixin-trio: interrupted", file=sys.stderr, flush=True)
+            return EXIT_INTERRUPTED
         if account is None:
             print("This WeChat bot is already connected here; nothing to do.")
         else:
@@ -310,13 +354,38 @@ def load_handler(spec: str) -> Handler:
     return result
 
 
-def _client_options(args: Any) -> dict[str, Any]:
+def _cdn_options(args: Any) -> dict[str, Any]:
+    """``cdn_base_url`` and ``cdn_hosts`` of ``open_client`` from the command line."""
     options: dict[str, Any] = {}
     if args.cdn_base_url:
         options["cdn_base_url"] = args.cdn_base_url
+    if args.allow_cdn_host:
+        base_host = urlsplit(args.cdn_base_url or DEFAULT_CDN_BASE_URL).hostname
+        hosts = set(DEFAULT_CDN_HOSTS) | set(args.allow_cdn_host)
+        options["cdn_hosts"] = frozenset(hosts | ({base_host} if base_host else set()))
+    return options
+
+
+def _client_options(args: Any) -> dict[str, Any]:
+    options = _cdn_options(args)
     if args.no_pacing:
         options["pacing"] = None
     return options
+
+
+_REFUSED_HOST = re.compile(r"CDN host '([^']*)' is not in the allowed hosts")
+
+
+def _cdn_hint(exc: CdnError) -> CliError | None:
+    """A refused CDN host, as an error that names the options which allow it."""
+    match = _REFUSED_HOST.search(str(exc))
+    if match is None:
+        return None
+    host = match.group(1)
+    return CliError(
+        f"{exc}: allow it with --allow-cdn-host {host}"
+        f" (or give that server's CDN with --cdn-base-url URL)"
+    )
 
 
 async def cmd_run(args: Any) -> int:
@@ -580,9 +649,7 @@ async def cmd_send(args: Any) -> int:
             state = await store.load(account.account_id)
         except StoreError as exc:
             raise CliError(str(exc)) from None
-    options: dict[str, Any] = {}
-    if args.cdn_base_url:
-        options["cdn_base_url"] = args.cdn_base_url
+    options = _cdn_options(args)
     async with open_client(
         token=account.token,
         base_url=args.base_url or account.base_url,
@@ -593,7 +660,13 @@ async def cmd_send(args: Any) -> int:
         if args.file is not None:
             if not args.file.is_file():
                 raise CliError(f"no such file: {args.file}")
-            result = await _send_file(client, args.user, args.file)
+            try:
+                result = await _send_file(client, args.user, args.file)
+            except CdnError as exc:
+                hint = _cdn_hint(exc)
+                if hint is None:
+                    raise
+                raise hint from None
         else:
             result = await client.send_text(args.user, args.text)
     print(f"sent (client_id {result.client_id}, message_id {result.message_id})")

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import trio
 
+from ._cli_text import qr_text, status_text
 from ._client import open_client
 from ._multi import open_accounts
 from .login import QrCode, login
@@ -35,7 +36,8 @@ async def echo(msg: Message) -> None:
 
 
 def _show_qr(qr: QrCode) -> None:
-    print(f"QR code {qr.refresh_number}/{qr.max_codes} to scan: {qr!r}")
+    print(qr_text(qr))
+    print("  (the demo's simulated user scans it and confirms by itself)")
 
 
 async def run_demo(users: int = 3, messages: int = 3) -> int:
@@ -58,7 +60,7 @@ async def run_demo(users: int = 3, messages: int = 3) -> int:
                 result = await login(
                     qr_client,
                     on_qrcode=_show_qr,
-                    on_status=lambda status: print(f"login status: {status}"),
+                    on_status=lambda status: print(f"login status: {status_text(status)}"),
                     deadline=60,
                 )
             account = result.account

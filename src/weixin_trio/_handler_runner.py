@@ -198,10 +198,31 @@ class HandlerRunner:
     async def run(self, job: Job, host: RunHost) -> Outcome:
         """Run ``job``'s handler until it succeeds, is given up, or a stop cuts it.
 
+        With INFO enabled on ``weixin_trio.handler`` (``weixin-trio run -v``), logs one
+        line per message: account, user, message id, outcome and duration (never the
+        text).
+
         Cancellation:
             Cancellation from outside the host's scopes propagates (the message stays
             pending); a stop the host signals through its scopes gives ``cut``.
         """
+        if not self._log.isEnabledFor(logging.INFO):  # nothing to log: no clock reads
+            return await self._run(job, host)
+        start = trio.current_time()
+        outcome = await self._run(job, host)
+        message = job.message
+        self._log.info(
+            "%s: message %d from %s: %s in %.3f s (%d failed attempts)",
+            self.name,
+            message.message_id,
+            message.from_user_id,
+            outcome.kind,
+            trio.current_time() - start,
+            outcome.attempts,
+        )
+        return outcome
+
+    async def _run(self, job: Job, host: RunHost) -> Outcome:
         backoff = attrs.evolve(self.retry_backoff)  # a fresh streak per message
         attempts = job.attempts
         while True:
