@@ -1,4 +1,4 @@
-"""Tests of ``weixin_trio._headers`` (URL joining, headers, ``bot_agent``)."""
+"""Tests of ``weixin_trio._proto.headers`` (URL joining, headers, ``bot_agent``)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, strategies as st
 
 from tests._vectors import load_vectors, vector_id
-from weixin_trio._headers import (
+from weixin_trio._proto.headers import (
     BOT_AGENT_MAX_BYTES,
     client_version_header,
     client_version_number,

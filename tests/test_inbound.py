@@ -1,4 +1,4 @@
-"""Tests of ``weixin_trio._inbound``: body, quote and media extraction."""
+"""Tests of ``weixin_trio._proto.inbound``: body, quote and media extraction."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, strategies as st
 
 from tests._vectors import load_vectors, vector_id
-from weixin_trio._inbound import (
+from weixin_trio._proto.inbound import (
     MediaRef,
     Quote,
     extract_body,

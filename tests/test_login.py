@@ -13,7 +13,7 @@ import trio
 from hypothesis import given, strategies as st
 
 from weixin_trio import ApiError, TransportError, WeixinError, _wire as w
-from weixin_trio._client import open_client
+from weixin_trio._client.open import open_client
 from weixin_trio.login import (
     Account,
     AskVerifyCode,
@@ -35,7 +35,7 @@ from weixin_trio.testing import Fault
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
-    from weixin_trio._api import ILinkClient
+    from weixin_trio._client.ilink_client import ILinkClient
     from weixin_trio.testing import FakeAccount, FakeILinkServer
 
 QR_BASE = "https://ilinkai.weixin.qq.com"

@@ -9,9 +9,9 @@ import pytest
 import trio
 
 import weixin_trio as wx
-from weixin_trio._config_cache import ConfigCache
-from weixin_trio._pacing import Pacing
-from weixin_trio._send_window import TOKENS_PER_USER, SendWindowPolicy, SendWindows
+from weixin_trio._client.pacing import Pacing
+from weixin_trio._proto.send_windows import TOKENS_PER_USER, SendWindowPolicy, SendWindows
+from weixin_trio._proto.typing_tickets import ConfigCache
 from weixin_trio.testing import FakeILinkServer, Fault
 
 from ._helpers import until

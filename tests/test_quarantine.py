@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, strategies as st
 
 from weixin_trio import _wire as w
-from weixin_trio._quarantine import (
+from weixin_trio._proto.quarantine import (
     QUARANTINE_KEY,
     identity_problem,
     journalable,

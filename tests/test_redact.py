@@ -1,4 +1,4 @@
-"""Tests of ``weixin_trio._redact`` against the reference vectors and beyond them."""
+"""Tests of ``weixin_trio._proto.redact`` against the reference vectors and beyond them."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, strategies as st
 
 from tests._vectors import load_vectors, vector_id
-from weixin_trio._redact import (
+from weixin_trio._proto.redact import (
     SENSITIVE_KEYS,
     Secret,
     redact_body,

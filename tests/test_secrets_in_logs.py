@@ -18,7 +18,7 @@ import pytest
 import trio
 
 import weixin_trio as wx
-from weixin_trio._client import open_client
+from weixin_trio._client.open import open_client
 from weixin_trio.crypto import encode_aes_key_for_media
 from weixin_trio.login import login
 from weixin_trio.testing import Fault
@@ -228,7 +228,7 @@ async def test_httpcore_debug_lines_hold_no_secrets_over_loopback(
 
     Real TCP, so the real httpx/httpcore stack logs; real clock, guarded.
     """
-    from weixin_trio._inbound import extract_media
+    from weixin_trio._proto.inbound import extract_media
     from weixin_trio.testing import FakeILinkServer
 
     for name in ("", "httpx", "httpcore", "httpcore.http11", "httpcore.connection"):

@@ -8,14 +8,17 @@ Sans-IO helpers are public modules of their own: [`weixin_trio.markdown`][weixin
 
 import contextlib
 
-from ._api import (
+from ._client.ilink_client import (
     DEFAULT_BASE_URL as DEFAULT_BASE_URL,
     DEFAULT_CDN_BASE_URL as DEFAULT_CDN_BASE_URL,
     ILinkClient as ILinkClient,
     SendResult as SendResult,
 )
-from ._backoff import Backoff as Backoff
-from ._client import open_client as open_client
+from ._client.message import Message as Message
+from ._client.open import open_client as open_client
+from ._client.pacing import Pacing as Pacing
+from ._client.runs import Run as Run
+from ._client.sender import SendRetryPolicy as SendRetryPolicy
 from ._errors import (
     ApiError as ApiError,
     CdnError as CdnError,
@@ -28,21 +31,18 @@ from ._errors import (
     TransportError as TransportError,
     WeixinError as WeixinError,
 )
-from ._inbound import MediaRef as MediaRef, Quote as Quote
-from ._messages import Message as Message
-from ._monitor import Monitor as Monitor
-from ._monitor_types import (
+from ._monitor.accounts import AccountRunner as AccountRunner, open_accounts as open_accounts
+from ._monitor.monitor import Monitor as Monitor
+from ._monitor.open import open_monitor as open_monitor, run_monitor as run_monitor
+from ._monitor.values import (
     MalformedMessageError as MalformedMessageError,
     MonitorStatistics as MonitorStatistics,
     StaleTokenInfo as StaleTokenInfo,
     should_process as should_process,
 )
-from ._multi import AccountRunner as AccountRunner, open_accounts as open_accounts
-from ._open_monitor import open_monitor as open_monitor, run_monitor as run_monitor
-from ._outbox import SendRetryPolicy as SendRetryPolicy
-from ._pacing import Pacing as Pacing
-from ._runs import Run as Run
-from ._send_window import SendWindow as SendWindow, SendWindowPolicy as SendWindowPolicy
+from ._proto.backoff import Backoff as Backoff
+from ._proto.inbound import MediaRef as MediaRef, Quote as Quote
+from ._proto.send_windows import SendWindow as SendWindow, SendWindowPolicy as SendWindowPolicy
 from ._version import __version__ as __version__
 from .store import (
     DeadLetter as DeadLetter,

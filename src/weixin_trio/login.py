@@ -39,7 +39,7 @@ import attrs
 import trio
 
 from ._errors import ApiError, ProtocolError, TransportError
-from ._login_machine import (
+from ._proto.login_machine import (
     DEFAULT_REDIRECT_HOSTS,
     MAX_POLL_FAILURES,
     MAX_QR_CODES,
@@ -61,7 +61,7 @@ from ._login_machine import (
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Collection, Sequence
 
-    from ._api import ILinkClient
+    from ._client.ilink_client import ILinkClient
 
 __all__ = [
     "DEFAULT_DEADLINE",

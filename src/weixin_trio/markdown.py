@@ -70,7 +70,7 @@ inside HTML comments are rewritten; an image may span single line breaks.
 
 from __future__ import annotations
 
-from ._markdown_scan import _CAND, _OPENERS, MarkdownScanner
+from ._proto.markdown_scan import _CAND, _OPENERS, MarkdownScanner
 
 __all__ = ["StreamingMarkdownFilter", "filter_markdown"]
 

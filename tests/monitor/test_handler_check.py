@@ -10,7 +10,7 @@ import trio
 import trio.lowlevel
 
 import weixin_trio as wx
-from weixin_trio._monitor_types import check_handler
+from weixin_trio._monitor.values import check_handler
 
 if TYPE_CHECKING:
     from weixin_trio.testing import FakeILinkServer

@@ -15,12 +15,12 @@ import pytest
 import trio
 import trio.testing
 
-from weixin_trio._lanes import Dispatcher
+from weixin_trio._monitor.lanes import Dispatcher
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
-    from weixin_trio._lanes import Lane
+    from weixin_trio._monitor.lanes import Lane
 
 
 def dispatcher(

@@ -26,7 +26,7 @@ from hypothesis import given, settings, strategies as st
 from trio.testing import MockClock
 
 import weixin_trio as wx
-from weixin_trio._quarantine import synthetic_message_id
+from weixin_trio._proto.quarantine import synthetic_message_id
 from weixin_trio.testing import FakeILinkServer
 
 from ..test_quarantine import json_values, texts

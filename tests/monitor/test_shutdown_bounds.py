@@ -13,7 +13,7 @@ import pytest
 import trio
 
 import weixin_trio as wx
-from weixin_trio._monitor import SHUTDOWN_STEP_TIMEOUT
+from weixin_trio._monitor.monitor import SHUTDOWN_STEP_TIMEOUT
 
 from .._helpers import until
 

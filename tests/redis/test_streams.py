@@ -22,7 +22,7 @@ import pytest
 import trio
 
 import weixin_trio as wx
-from weixin_trio._messages import ReplyContext
+from weixin_trio._client.message import ReplyContext
 from weixin_trio.redis import (
     StreamPublisher,
     agree_partitions,

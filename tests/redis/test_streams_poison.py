@@ -6,7 +6,7 @@ import json
 from typing import TYPE_CHECKING
 
 import weixin_trio as wx
-from weixin_trio._messages import ReplyContext
+from weixin_trio._client.message import ReplyContext
 from weixin_trio.redis import StreamPublisher, partition_of
 from weixin_trio.redis._scripts import partition_keys
 

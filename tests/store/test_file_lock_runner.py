@@ -8,7 +8,7 @@ import attrs
 import trio
 
 import weixin_trio as wx
-from weixin_trio._multi import open_accounts
+from weixin_trio._monitor.accounts import open_accounts
 from weixin_trio.testing import FakeILinkServer
 
 from .._helpers import until

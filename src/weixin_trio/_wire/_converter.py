@@ -210,7 +210,7 @@ def structure(obj: Any, cls: type[T]) -> T:
 
     Raises:
         cattrs.BaseValidationError: (or a ``TypeError``/``ValueError`` subclass of it)
-            when ``obj`` does not fit; ``weixin_trio._api`` turns it into ``ProtocolError``.
+            when ``obj`` does not fit; the endpoint layer turns it into ``ProtocolError``.
     """
     return _CONVERTER.structure(obj, cls)
 

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, final
 
 from coredis import PureToken
 
-from .._multi import open_accounts
+from .._monitor.accounts import open_accounts
 from .._util import unwrap_single_error
 from ..login import Account
 from . import _scripts
@@ -43,8 +43,8 @@ from ._store import redis_errors
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Mapping
 
-    from .._monitor_types import Handler, MonitorStatistics
-    from .._multi import AccountRunner
+    from .._monitor.accounts import AccountRunner
+    from .._monitor.values import Handler, MonitorStatistics
     from ._store import RedisClient, RedisStore
 
 __all__ = [

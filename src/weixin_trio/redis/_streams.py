@@ -33,7 +33,7 @@ from ._store import redis_errors
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from .._messages import Message
+    from .._client.message import Message
     from ._store import RedisStore
 
 __all__ = ["DEFAULT_PARTITIONS", "GROUP", "StreamPublisher", "agree_partitions", "partition_of"]

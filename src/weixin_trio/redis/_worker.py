@@ -29,11 +29,11 @@ import cattrs
 import coredis.exceptions
 import trio
 
-from .._client import open_client
+from .._client.message import Message, ReplyContext
+from .._client.open import open_client
 from .._handler_runner import HandlerRunner, Job, RunnerCounters, default_retry_backoff
-from .._lanes import Dispatcher
-from .._messages import Message, ReplyContext
-from .._monitor_types import check_handler
+from .._monitor.lanes import Dispatcher
+from .._monitor.values import check_handler
 from .._util import unwrap_single_error
 from ..store._base import StoreError
 from . import _scripts
@@ -45,10 +45,10 @@ from ._streams import GROUP, agree_partitions
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator, Mapping
 
-    from .._api import ILinkClient
-    from .._backoff import Backoff
-    from .._lanes import Lane
-    from .._monitor_types import ErrorHook, Handler
+    from .._client.ilink_client import ILinkClient
+    from .._monitor.lanes import Lane
+    from .._monitor.values import ErrorHook, Handler
+    from .._proto.backoff import Backoff
     from ..login import Account
     from ._store import RedisStore
 

@@ -24,13 +24,13 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from .._client import open_client
+from .._client.open import open_client
 from ._fake_server import FakeILinkServer
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
 
-    from .._api import ILinkClient
+    from .._client.ilink_client import ILinkClient
 
 __all__ = ["fake_ilink", "ilink_client"]
 

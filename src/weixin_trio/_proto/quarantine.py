@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Final
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from . import _wire as w
+    from .. import _wire as w
 
 __all__ = [
     "QUARANTINE_KEY",

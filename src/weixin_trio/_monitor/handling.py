@@ -16,24 +16,24 @@ from typing import TYPE_CHECKING
 import attrs
 import trio
 
-from . import _wire as w
-from ._errors import MonitorCrashed, WeixinError
-from ._handler_runner import HandlerRunner, Job
-from ._messages import Message, ReplyContext
-from ._quarantine import identity_problem, quarantined_reason
-from ._sent import outbox_client_id
-from .store import DeadLetter, JournalEntry, LeaseLostError, StoreUnavailableError
+from .. import _wire as w
+from .._client.message import Message, ReplyContext
+from .._errors import MonitorCrashed, WeixinError
+from .._handler_runner import HandlerRunner, Job
+from .._proto.client_ids import outbox_client_id
+from .._proto.quarantine import identity_problem, quarantined_reason
+from ..store import DeadLetter, JournalEntry, LeaseLostError, StoreUnavailableError
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Iterator
     from contextlib import AbstractContextManager
 
-    from ._api import ILinkClient
-    from ._backoff import Backoff
-    from ._lanes import Dispatcher, Lane
-    from ._monitor_types import MonitorCounters
-    from ._pending_outbox import PendingOutbox
-    from .store import Store
+    from .._client.ilink_client import ILinkClient
+    from .._proto.backoff import Backoff
+    from ..store import Store
+    from .lanes import Dispatcher, Lane
+    from .pending_outbox import PendingOutbox
+    from .values import MonitorCounters
 
 __all__ = ["HandlingMixin", "Work"]
 

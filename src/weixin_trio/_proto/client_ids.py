@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Final, TypeAlias
 
 import attrs
 
-from . import _wire as w
+from .. import _wire as w
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable

@@ -13,11 +13,11 @@ import secrets
 import time
 from typing import TYPE_CHECKING, Literal, final
 
-from . import _wire as w
+from .. import _wire as w
 
 if TYPE_CHECKING:
-    from ._messenger import Messenger
-    from ._sent import ClientIdSource, SendResult
+    from .._proto.client_ids import ClientIdSource, SendResult
+    from .messenger import Messenger
 
 __all__ = ["Run", "ToolStatus"]
 

@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar, final
 import attrs
 import httpx
 
-from . import _wire as w
-from ._errors import (
+from .. import _wire as w
+from .._errors import (
     RATE_LIMITED,
     STALE_TOKEN,
     ApiError,
@@ -28,15 +28,15 @@ from ._errors import (
     StaleTokenError,
     TransportError,
 )
-from ._headers import common_headers, join_url, post_headers
-from ._live_state import DEFAULT_LONG_POLL_MS
-from ._redact import Secret, redact_body
-from ._sent import SendResult
+from .._proto.client_ids import SendResult
+from .._proto.headers import common_headers, join_url, post_headers
+from .._proto.redact import Secret, redact_body
+from .state import DEFAULT_LONG_POLL_MS
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from ._live_state import LiveState
+    from .state import LiveState
 
 __all__ = ["DEFAULT_BASE_URL", "DEFAULT_CDN_BASE_URL", "DEFAULT_LONG_POLL_MS", "Endpoints"]
 

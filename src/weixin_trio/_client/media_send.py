@@ -11,15 +11,15 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
-from . import _wire as w
-from ._cdn_transfer import UploadedMedia, upload_media
-from ._sent import ReplyId
-from .media import MediaKind, media_kind_for_mime, mime_from_filename
+from .. import _wire as w
+from .._proto.client_ids import ReplyId
+from ..media import MediaKind, media_kind_for_mime, mime_from_filename
+from .cdn_transfer import UploadedMedia, upload_media
 
 if TYPE_CHECKING:
-    from ._cdn_transfer import MediaSource, Progress
-    from ._messenger import Messenger
-    from ._sent import ClientIdSource, SendResult
+    from .._proto.client_ids import ClientIdSource, SendResult
+    from .cdn_transfer import MediaSource, Progress
+    from .messenger import Messenger
 
 __all__ = ["media_item", "send_media"]
 

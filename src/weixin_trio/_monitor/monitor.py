@@ -27,21 +27,9 @@ from typing import TYPE_CHECKING, final
 import attrs
 import trio
 
-from ._errors import MonitorCrashed, StaleTokenError, WeixinError
-from ._handler_runner import HandlerRunner
-from ._lanes import Dispatcher
-from ._monitor_handling import HandlingMixin, Work
-from ._monitor_types import (
-    ErrorHook,
-    Handler,
-    MalformedMessageError,
-    MonitorCounters,
-    MonitorStatistics,
-    StaleTokenHook,
-    StaleTokenInfo,
-)
-from ._pending_outbox import PendingOutbox
-from ._quarantine import (
+from .._errors import MonitorCrashed, StaleTokenError, WeixinError
+from .._handler_runner import HandlerRunner
+from .._proto.quarantine import (
     identity_problem,
     journalable,
     quarantine,
@@ -50,17 +38,29 @@ from ._quarantine import (
     usable_id,
     wire_message_id,
 )
-from ._util import NoPublicConstructor
-from .store import DeadLetter, JournalEntry, Store, StoreUnavailableError
-from .store._journal import DEFAULT_SEEN_WINDOW
+from .._util import NoPublicConstructor
+from ..store import DeadLetter, JournalEntry, Store, StoreUnavailableError
+from ..store._journal import DEFAULT_SEEN_WINDOW
+from .handling import HandlingMixin, Work
+from .lanes import Dispatcher
+from .pending_outbox import PendingOutbox
+from .values import (
+    ErrorHook,
+    Handler,
+    MalformedMessageError,
+    MonitorCounters,
+    MonitorStatistics,
+    StaleTokenHook,
+    StaleTokenInfo,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from . import _wire as w
-    from ._api import ILinkClient
-    from ._backoff import Backoff
-    from ._messages import Message
+    from .. import _wire as w
+    from .._client.ilink_client import ILinkClient
+    from .._client.message import Message
+    from .._proto.backoff import Backoff
 
 __all__ = ["Monitor"]
 

@@ -22,15 +22,15 @@ from typing import TYPE_CHECKING, final
 import attrs
 import trio
 
-from ._backoff import Backoff
-from ._errors import ApiError, RateLimitedError, TransportError, _ClientClosing
-from ._sent import SendResult
-from ._wire import WeixinMessage
+from .._errors import ApiError, RateLimitedError, TransportError, _ClientClosing
+from .._proto.backoff import Backoff
+from .._proto.client_ids import SendResult
+from .._wire import WeixinMessage
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
-    from ._pacing import SendGovernor
+    from .pacing import SendGovernor
 
 __all__ = ["SEND_DEADLINE", "SendRetryPolicy", "Sender", "is_transient"]
 

@@ -7,21 +7,21 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from ._backoff import Backoff
-from ._handler_runner import default_retry_backoff
-from ._monitor import Monitor
-from ._monitor_types import check_handler, should_process
-from ._util import unwrap_single_error
-from .store import MemoryStore
+from .._handler_runner import default_retry_backoff
+from .._proto.backoff import Backoff
+from .._util import unwrap_single_error
+from ..store import MemoryStore
+from .monitor import Monitor
+from .values import check_handler, should_process
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
 
-    from . import _wire as w
-    from ._api import ILinkClient
-    from ._messages import Message
-    from ._monitor_types import ErrorHook, Handler, StaleTokenHook
-    from .store import Store
+    from .. import _wire as w
+    from .._client.ilink_client import ILinkClient
+    from .._client.message import Message
+    from ..store import Store
+    from .values import ErrorHook, Handler, StaleTokenHook
 
 __all__ = ["open_monitor", "run_monitor"]
 

@@ -34,14 +34,14 @@ import attrs
 import httpx
 import trio
 
-from . import _wire as w
-from ._backoff import Backoff
-from ._errors import CdnError
-from ._util import run_blocking
-from .cdn import check_cdn_host, choose_download_url, choose_upload_url
+from .. import _wire as w
+from .._errors import CdnError
+from .._proto.backoff import Backoff
+from .._util import run_blocking
+from ..cdn import check_cdn_host, choose_download_url, choose_upload_url
 
 if TYPE_CHECKING:
-    from ._endpoints import Endpoints
+    from .endpoints import Endpoints
 
 __all__ = [
     "DEFAULT_MAX_DOWNLOAD",
@@ -171,7 +171,7 @@ class _Source:
 async def _encrypted_body(
     source: _Source, key: bytes, progress: Progress | None, total: int
 ) -> AsyncIterator[bytes]:
-    from .crypto import AesEcbEncryptor
+    from ..crypto import AesEcbEncryptor
 
     encryptor = AesEcbEncryptor(key)
     sent = 0
@@ -208,7 +208,7 @@ async def upload_media(
     Cancellation:
         Safe: an interrupted upload leaves an orphan object on the CDN at most.
     """
-    from .crypto import (
+    from ..crypto import (
         aes_ecb_padded_size,
         aes_key_to_hex,
         encode_aes_key_for_media,
@@ -332,7 +332,7 @@ async def download_media(
     Cancellation:
         Safe: the temporary file is removed; nothing appears under the final name.
     """
-    from .crypto import AesEcbDecryptor, CryptoError, image_key
+    from ..crypto import AesEcbDecryptor, CryptoError, image_key
 
     for announced in (advertised_size, expected_size):
         if announced is not None and announced > max_bytes:

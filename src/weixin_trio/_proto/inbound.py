@@ -33,8 +33,8 @@ import re
 
 import attrs
 
-from ._wire import CDNMedia, ItemType, MessageItem, VoiceEncodeType, WeixinMessage
-from .media import MediaKind
+from .._wire import CDNMedia, ItemType, MessageItem, VoiceEncodeType, WeixinMessage
+from ..media import MediaKind
 
 __all__ = [
     "MediaRef",

@@ -14,12 +14,12 @@ import time
 from collections import defaultdict
 from typing import TYPE_CHECKING, final
 
-from .store import OutboxEntry
+from ..store import OutboxEntry
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-    from .store import Store
+    from ..store import Store
 
 __all__ = ["PendingOutbox"]
 

@@ -17,19 +17,19 @@ from urllib.parse import urlsplit
 
 import attrs
 
-from ._errors import (
+from .._errors import (
     QrLoginCancelled,
     QrLoginError,
     QrLoginExpired,
     QrLoginTimeout,
     VerifyCodeBlocked,
 )
-from ._redact import redact_token, redact_url
+from .redact import redact_token, redact_url
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection
 
-    from . import _wire as w
+    from .. import _wire as w
 
 __all__ = [
     "DEFAULT_REDIRECT_HOSTS",

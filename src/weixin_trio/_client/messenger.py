@@ -14,18 +14,18 @@ from typing import TYPE_CHECKING, final
 
 import attrs
 
-from . import _wire as w
-from ._errors import NoContextTokenError, SendWindowClosedError
-from ._send_window import SendWindow
-from ._sent import ReplyId, new_client_id
-from .markdown import filter_markdown
-from .text import split_text
+from .. import _wire as w
+from .._errors import NoContextTokenError, SendWindowClosedError
+from .._proto.client_ids import ReplyId, new_client_id
+from .._proto.send_windows import SendWindow
+from ..markdown import filter_markdown
+from ..text import split_text
 
 if TYPE_CHECKING:
-    from ._endpoints import Endpoints
-    from ._live_state import LiveState
-    from ._outbox import Sender
-    from ._sent import ClientIdSource, SendResult
+    from .._proto.client_ids import ClientIdSource, SendResult
+    from .endpoints import Endpoints
+    from .sender import Sender
+    from .state import LiveState
 
 __all__ = ["Messenger"]
 

@@ -13,13 +13,13 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Final, Protocol, final
 
-from ._config_cache import ConfigCache
-from ._context_tokens import ContextTokens
+from .._proto.context_tokens import ContextTokens
+from .._proto.typing_tickets import ConfigCache
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from ._send_window import SendWindows
+    from .._proto.send_windows import SendWindows
 
 __all__ = ["DEFAULT_LONG_POLL_MS", "LiveState", "PendingTexts", "QueuedText"]
 

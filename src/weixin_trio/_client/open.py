@@ -9,33 +9,44 @@ from __future__ import annotations
 
 import functools
 from contextlib import AsyncExitStack, asynccontextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 from urllib.parse import urlsplit
 
 import httpx
 import trio
 
-from ._api import DEFAULT_BASE_URL, DEFAULT_CDN_BASE_URL, ILinkClient
-from ._endpoints import Endpoints
-from ._headers import sanitize_bot_agent
-from ._live_state import LiveState
-from ._messenger import Messenger
-from ._outbox import Sender, SendRetryPolicy
-
-if TYPE_CHECKING:
-    from ._multi import AccountLike
-from ._pacing import Pacing, SendGovernor
-from ._redact import install_httpx_log_redaction
-from ._send_window import SendWindowPolicy, SendWindows
-from ._util import unwrap_single_error
-from ._version import __version__
-from .cdn import DEFAULT_CDN_HOSTS
+from .._proto.headers import sanitize_bot_agent
+from .._proto.redact import install_httpx_log_redaction
+from .._proto.send_windows import SendWindowPolicy, SendWindows
+from .._util import unwrap_single_error
+from .._version import __version__
+from ..cdn import DEFAULT_CDN_HOSTS
+from .endpoints import Endpoints
+from .ilink_client import DEFAULT_BASE_URL, DEFAULT_CDN_BASE_URL, ILinkClient
+from .messenger import Messenger
+from .pacing import Pacing, SendGovernor
+from .sender import Sender, SendRetryPolicy
+from .state import LiveState
 
 if TYPE_CHECKING:
     import ssl
     from collections.abc import AsyncIterator, Collection, Mapping
 
-__all__ = ["DEFAULT_BOT_AGENT", "open_client"]
+__all__ = ["DEFAULT_BOT_AGENT", "AccountLike", "open_client"]
+
+
+class AccountLike(Protocol):
+    """What a client and the account runner need of an account (`login.Account` fits)."""
+
+    @property
+    def account_id(self) -> str: ...
+
+    @property
+    def token(self) -> str: ...
+
+    @property
+    def base_url(self) -> str: ...
+
 
 install_httpx_log_redaction()
 

@@ -13,15 +13,15 @@ from typing import TYPE_CHECKING
 
 import trio
 
-from . import _wire as w
-from ._errors import WeixinError
-from ._util import unwrap_single_error
+from .. import _wire as w
+from .._errors import WeixinError
+from .._util import unwrap_single_error
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
-    from ._config_cache import ConfigCache
-    from ._endpoints import Endpoints
+    from .._proto.typing_tickets import ConfigCache
+    from .endpoints import Endpoints
 
 __all__ = ["KEEPALIVE", "typing_indicator", "typing_ticket"]
 
