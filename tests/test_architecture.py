@@ -37,7 +37,6 @@ MAX_LINES = 500
 KNOWN_LONG = {
     "weixin_trio._cli_commands",
     "weixin_trio._client.cdn_transfer",
-    "weixin_trio._monitor.monitor",
     "weixin_trio._proto.markdown_scan",
     "weixin_trio._proto.redact",
     "weixin_trio.redis._worker",
@@ -152,7 +151,6 @@ def test_sans_io_modules_import_no_io(module: str) -> None:
     assert own == [], f"{module} imports modules outside the sans-IO core: {own}"
 
 
-@pytest.mark.xfail(reason="Monitor still splits by HandlingMixin (issue 15 item 1)", strict=True)
 def test_no_mixins() -> None:
     mixins = []
     for name, path in _modules().items():

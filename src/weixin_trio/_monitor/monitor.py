@@ -1,25 +1,21 @@
-"""``Monitor``: the long-poll task, per-user lanes and durable delivery of one account.
+"""``Monitor``: the long-poll task and durable acceptance of one account's messages.
 
-Structure (DESIGN §5): one nursery per monitor. The poll loop runs in its own cancel
-scope; handler tasks run in the same nursery, each in its own shielded cancel scope so
-that a stop (by ``monitor.stop()``, leaving the ``async with``, or cancellation from
-outside) can give them a bounded drain (``drain_timeout``) instead of killing them.
+Structure (DESIGN §5): one nursery per monitor; the poll loop runs in its own cancel
+scope. The monitor holds its parts (no mixin): `Handling` (lanes, handler runs, the
+runner's host), `Drain` (a stop's bounded drain) and `Commits` (done marks).
 
 Delivery: a batch's accepted messages and its new cursor are journaled in one atomic
 store write *before* they are dispatched; done marks are group-committed by a flusher
 task. Unfinished entries are redelivered at the next start, and their replies reuse
 deterministic ``client_id``s, so WeChat shows them once.
 
-Exception policy: internal failures (e.g. the store cannot be written) raise
-[`MonitorCrashed`][weixin_trio.MonitorCrashed] inside the monitor's nursery. ``open_monitor``
-unwraps a single exception (``_util.unwrap_single_error``), so it reaches the caller as
-itself, like an error of the body; several at once arrive as one ``ExceptionGroup``.
+Exception policy: internal failures raise [`MonitorCrashed`][weixin_trio.MonitorCrashed];
+``open_monitor`` raises a single exception as itself (``_util.unwrap_single_error``).
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections import deque
 from typing import TYPE_CHECKING, final
@@ -39,10 +35,10 @@ from .._proto.quarantine import (
     wire_message_id,
 )
 from .._util import NoPublicConstructor
-from ..store import DeadLetter, JournalEntry, Store, StoreUnavailableError
+from ..store import JournalEntry, Store, StoreUnavailableError
 from ..store._journal import DEFAULT_SEEN_WINDOW
-from .handling import HandlingMixin, Work
-from .lanes import Dispatcher
+from .commits import Commits, Drain
+from .handling import Handling
 from .pending_outbox import PendingOutbox
 from .values import (
     ErrorHook,
@@ -75,7 +71,7 @@ SHUTDOWN_STEP_TIMEOUT = 3.0
 
 
 @final
-class Monitor(HandlingMixin, metaclass=NoPublicConstructor):
+class Monitor(metaclass=NoPublicConstructor):
     """A running monitor; obtain it from `open_monitor` or `run_monitor`.
 
     It polls one account, journals accepted messages, and runs the handler for each of
@@ -118,7 +114,6 @@ class Monitor(HandlingMixin, metaclass=NoPublicConstructor):
         self._backoff = backoff
         self._retry_backoff = retry_backoff
         self._notify = notify
-        self._nursery: trio.Nursery | None = None
         self._counters = MonitorCounters()
         self._runner = HandlerRunner(
             handler,
@@ -133,30 +128,29 @@ class Monitor(HandlingMixin, metaclass=NoPublicConstructor):
         self._seen: set[int] = set()
         self._seen_order: deque[int] = deque()
         self._seen_window = DEFAULT_SEEN_WINDOW
-        self._unfinished = 0
-        self._in_flight = 0
-        self._limiter = trio.CapacityLimiter(self._max_concurrency)
-        self._dispatcher: Dispatcher[Work] = Dispatcher(self._run_work, self._limiter)
         self._poll_scope = trio.CancelScope()
         self._service_scope = trio.CancelScope()
         self._body_scope: trio.CancelScope | None = None
-        self._protected: set[trio.CancelScope] = set()
-        self._waiting: set[trio.CancelScope] = set()
-        self._stopping = False
         self._stop_requested = False
-        self._drain_deadline = math.inf
         self._paused_until: float | None = None
         self._resume = trio.Event()
         self._stale_retried = False
-        self._capacity = trio.Event()
-        self._idle = trio.Event()
-        self._idle.set()
-        self._done_ids: list[int] = []
-        self._failures: dict[int, int] = {}
-        self._dead: list[DeadLetter] = []
-        self._dirty = trio.Event()
         self._redelivery: list[JournalEntry] = []
-        self._outbox = PendingOutbox(self._store, self._account)
+        self._drain = Drain()
+        self._commits = Commits(store, self._account, self._drain, self._counters, retry_backoff)
+        self._handling = Handling(
+            client=client,
+            runner=self._runner,
+            account=self._account,
+            counters=self._counters,
+            max_concurrency=max_concurrency,
+            max_pending=max_pending,
+            lane_key=lane_key,
+            control=control,
+            drain=self._drain,
+            commits=self._commits,
+            outbox=PendingOutbox(store, self._account),
+        )
 
     # --- public API ---------------------------------------------------------------------
 
@@ -187,8 +181,8 @@ class Monitor(HandlingMixin, metaclass=NoPublicConstructor):
             self._notify = notify
         if drain_timeout is not None:
             self._drain_timeout = min(self._drain_timeout, drain_timeout)
-            if self._stopping:
-                self._set_drain_deadline(trio.current_time() + drain_timeout)
+            if self._drain.stopping:
+                self._drain.set_deadline(trio.current_time() + drain_timeout)
         self._stop_requested = True
         if self._body_scope is not None:
             self._body_scope.cancel()
@@ -208,13 +202,13 @@ class Monitor(HandlingMixin, metaclass=NoPublicConstructor):
         Returns:
             Whether a running handler was cancelled.
         """
-        lane = self._dispatcher.lane(lane_key)
+        lane = self._handling.dispatcher.lane(lane_key)
         if lane is None:
             return False
         if drop_queued:
             while lane.queue:
                 self._counters.interrupted += 1
-                self._finish(lane.queue.popleft(), done=True)
+                self._handling.finish(lane.queue.popleft(), done=True)
         running = lane.running
         if running is None or running.scope is None:
             return False
@@ -227,9 +221,9 @@ class Monitor(HandlingMixin, metaclass=NoPublicConstructor):
         c = self._counters
         return MonitorStatistics(
             **attrs.asdict(c),
-            in_flight=self._in_flight,
-            pending=self._unfinished,
-            lanes=self._dispatcher.lanes,
+            in_flight=self._handling.in_flight,
+            pending=self._handling.unfinished,
+            lanes=self._handling.dispatcher.lanes,
             consecutive_failures=self._backoff.consecutive_failures,
             paused_until=self._paused_until,
         )
@@ -240,8 +234,8 @@ class Monitor(HandlingMixin, metaclass=NoPublicConstructor):
         Cancellation:
             Safe.
         """
-        while self._unfinished:
-            await self._idle.wait()
+        while self._handling.unfinished:
+            await self._handling.idle.wait()
         await trio.lowlevel.checkpoint()
 
     # --- start and stop ---------------------------------------------------------------
@@ -255,8 +249,8 @@ class Monitor(HandlingMixin, metaclass=NoPublicConstructor):
         for mid in state.seen_ids:
             self._remember(mid)
         self._live.record_inbound(state.context_tokens, state.last_inbound)
-        self._outbox = PendingOutbox(self._store, self._account, state.outbox)
-        self._live.pending_outbox = self._outbox
+        self._handling.outbox = PendingOutbox(self._store, self._account, state.outbox)
+        self._live.pending_outbox = self._handling.outbox
         self._redelivery = list(state.pending)
 
     async def _start(self, nursery: trio.Nursery) -> None:
@@ -265,30 +259,22 @@ class Monitor(HandlingMixin, metaclass=NoPublicConstructor):
         nursery.start_soon(self._services, nursery)
         for entry in self._redelivery:
             self._counters.redelivered += 1
-            self._dispatch(entry)
+            self._handling.dispatch(entry)
         self._redelivery = []
         await nursery.start(self._poll_loop)
 
     async def _services(self, nursery: trio.Nursery) -> None:
         with self._service_scope:
             async with trio.open_nursery() as services:
-                services.start_soon(self._dispatcher.run, nursery)
-                services.start_soon(self._flush_loop)
+                services.start_soon(self._handling.dispatcher.run, nursery)
+                services.start_soon(self._commits.flush_loop)
 
     def _begin_stop(self) -> None:
-        if self._stopping:
+        if self._drain.stopping:
             return
-        self._stopping = True
         self._poll_scope.cancel()
         self._service_scope.cancel()
-        for scope in self._waiting:  # a wait for the next attempt ends at once
-            scope.cancel()
-        self._set_drain_deadline(trio.current_time() + self._drain_timeout)
-
-    def _set_drain_deadline(self, deadline: float) -> None:
-        self._drain_deadline = min(self._drain_deadline, deadline)
-        for scope in self._protected:
-            scope.deadline = min(scope.deadline, self._drain_deadline)
+        self._drain.begin(trio.current_time() + self._drain_timeout)
 
     async def _shutdown(self) -> None:
         """The final journal write and ``notifystop``, bounded by the step limit.
@@ -299,15 +285,15 @@ class Monitor(HandlingMixin, metaclass=NoPublicConstructor):
         hold the stop. The first store call that does not finish in time ends the
         write (whatever is not written is redelivered at the next start).
         """
-        if self._live.pending_outbox is self._outbox:
+        if self._live.pending_outbox is self._handling.outbox:
             self._live.pending_outbox = None
 
         def step() -> float:
             return trio.current_time() + SHUTDOWN_STEP_TIMEOUT
 
         try:
-            if await self._write_marks(step):
-                if not await self._bounded(step(), self._store.flush(self._account)):
+            if await self._commits.write(step):
+                if not await self._drain.bounded(step(), self._store.flush(self._account)):
                     log.warning("%s: the final journal sync did not finish", self._account)
             else:
                 log.warning("%s: the final journal write did not finish", self._account)
@@ -360,9 +346,9 @@ class Monitor(HandlingMixin, metaclass=NoPublicConstructor):
                 await self._accept(response)
 
     async def _wait_for_capacity(self) -> None:
-        while self._unfinished > self._max_pending:
-            self._capacity = trio.Event()
-            await self._capacity.wait()
+        while self._handling.unfinished > self._max_pending:
+            self._handling.capacity = trio.Event()
+            await self._handling.capacity.wait()
 
     async def _wait_while_paused(self) -> None:
         if self._paused_until is None:
@@ -423,7 +409,7 @@ class Monitor(HandlingMixin, metaclass=NoPublicConstructor):
             if problem is not None:
                 entries.append(JournalEntry(mid, quarantine(raw, problem)))
                 parsed.append(None)
-                await self._report(None, MalformedMessageError(problem, raw=raw))
+                await self._runner.report(None, MalformedMessageError(problem, raw=raw))
                 continue
             entries.append(JournalEntry(mid, raw))
             parsed.append(msg)
@@ -441,7 +427,7 @@ class Monitor(HandlingMixin, metaclass=NoPublicConstructor):
             log.warning("%s: set aside a malformed message: %s", self._account, reason)
             entries.append(JournalEntry(mid, quarantine(raw, reason)))
             parsed.append(None)
-            await self._report(None, MalformedMessageError(reason, raw=raw))
+            await self._runner.report(None, MalformedMessageError(reason, raw=raw))
         if new_cursor == self._cursor and not entries:
             return
         await self._journal(new_cursor, entries, tokens, inbound)
@@ -455,7 +441,7 @@ class Monitor(HandlingMixin, metaclass=NoPublicConstructor):
             self._counters.last_message_at = now
         for entry, wire in zip(entries, parsed, strict=True):
             self._remember(entry.message_id)
-            self._dispatch(entry, wire)
+            self._handling.dispatch(entry, wire)
 
     async def _journal(
         self,
@@ -485,7 +471,7 @@ class Monitor(HandlingMixin, metaclass=NoPublicConstructor):
                     for e in entries
                 ]
                 if all(k is e for k, e in zip(kept, entries, strict=True)):
-                    raise self._store_crash(exc, "cannot journal a batch") from exc
+                    raise self._commits.crash(exc, "cannot journal a batch") from exc
                 entries[:] = kept
                 continue
             except StoreUnavailableError as exc:
@@ -501,7 +487,7 @@ class Monitor(HandlingMixin, metaclass=NoPublicConstructor):
                 continue
             except Exception as exc:
                 what = "cannot journal a batch, stopping before the cursor moves"
-                raise self._store_crash(exc, what) from exc
+                raise self._commits.crash(exc, what) from exc
             self._backoff.reset()
             return
 

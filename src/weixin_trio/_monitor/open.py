@@ -132,7 +132,7 @@ async def open_monitor(
     with unwrap_single_error():
         try:
             async with trio.open_nursery() as nursery:
-                monitor._nursery = nursery
+                monitor._handling.nursery = nursery
                 try:
                     await monitor._start(nursery)
                     with trio.CancelScope() as body:
