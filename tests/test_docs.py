@@ -276,3 +276,57 @@ def test_docstrings_use_mkdocstrings_references_not_sphinx_roles() -> None:
         if role.search(line)
     ]
     assert found == []
+
+
+def test_the_readme_bot_answers_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
+    """The README's first sample, run as a program: it echoes, and Ctrl+C ends it at once
+    with exit 0 and nothing on stderr (no traceback), its journal flushed."""
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    def http(base_url: str, path: str, body: Any = None) -> Any:
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(
+            base_url + path, data=data, headers={"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.loads(response.read())
+
+    (tmp_path / "bot.py").write_text(blocks(ROOT / "README.md")[0][1])
+    server = subprocess.Popen(
+        [sys.executable, "-m", "weixin_trio", "fake-server", "--port", "0"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert server.stdout is not None
+    with server:
+        info = json.loads(server.stdout.readline())
+        env = {
+            **os.environ,
+            "WEIXIN_TRIO_TOKEN": info["token"],
+            "WEIXIN_TRIO_BASE_URL": info["base_url"],
+            "WEIXIN_TRIO_BOT_ID": "readme@im.bot",
+        }
+        bot = subprocess.Popen(
+            [sys.executable, "bot.py"], cwd=tmp_path, env=env, stderr=subprocess.PIPE, text=True
+        )
+        with bot:
+            http(info["base_url"], "/_fake/inject", {"user": USER, "text": "hi"})
+            deadline = time.monotonic() + 20
+            while not any(s["text"] == "echo hi" for s in http(info["base_url"], "/_fake/sent")):
+                assert time.monotonic() < deadline, "the README bot never answered"
+                time.sleep(0.05)
+            bot.send_signal(signal.SIGINT)
+            started = time.monotonic()
+            assert bot.wait(10) == 0
+            assert time.monotonic() - started < 5
+            assert bot.stderr is not None
+            assert bot.stderr.read() == ""
+        server.send_signal(signal.SIGINT)
+        assert server.wait(10) == 0
+    assert (tmp_path / "state").is_dir()
