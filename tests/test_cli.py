@@ -200,8 +200,8 @@ def test_global_options_work_before_the_command(
 
 @pytest.mark.parametrize("command", [["run", "bot:handle"], ["worker", "bot:handle"]])
 def test_run_and_worker_pass_their_timeouts_to_the_monitors(command: list[str]) -> None:
-    from weixin_trio._cli import _parser
-    from weixin_trio._cli_commands import _monitor_options
+    from weixin_trio._cli.app import _parser
+    from weixin_trio._cli.serve import _monitor_options
 
     args = _parser().parse_args(
         [*command, "--max-concurrency", "4", "--drain-timeout", "2.5", "--handler-timeout", "7"]
@@ -238,7 +238,7 @@ COMMAND_ARGS = {"run": ["bot:handle"], "worker": ["bot:handle", "--redis", "redi
 
 def numeric_options() -> set[tuple[str, str]]:
     """Every option of every command whose value is parsed as a number."""
-    from weixin_trio._cli import _parser
+    from weixin_trio._cli.app import _parser
 
     found = set()
     sub = next(a for a in _parser()._actions if isinstance(a, argparse._SubParsersAction))
@@ -282,7 +282,7 @@ def test_bad_numbers_are_usage_errors(
     ],
 )
 def test_edge_numbers_are_accepted(argv: list[str]) -> None:
-    from weixin_trio._cli import _parser
+    from weixin_trio._cli.app import _parser
 
     _parser().parse_args(argv)
 
@@ -485,7 +485,7 @@ async def test_a_second_signal_stops_a_hung_drain_at_once(
 async def test_a_cut_stop_that_cannot_finish_exits_by_force(
     tmp_path: Path, third_signal: bool
 ) -> None:
-    from weixin_trio._cli_commands import HARD_STOP_AFTER
+    from weixin_trio._cli.serve import HARD_STOP_AFTER
     from weixin_trio.testing import FakeILinkServer
 
     (tmp_path / "hung_bot.py").write_text(HUNG)

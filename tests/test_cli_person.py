@@ -25,8 +25,14 @@ import pytest
 import trio
 
 from weixin_trio import Message
-from weixin_trio._cli import _parser, main
-from weixin_trio._handler_runner import HandlerRunner, Job, RunnerCounters, default_retry_backoff
+from weixin_trio._cli import main
+from weixin_trio._cli.app import _parser
+from weixin_trio._monitor.handler_runner import (
+    HandlerRunner,
+    Job,
+    RunnerCounters,
+    default_retry_backoff,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -291,7 +297,7 @@ def test_a_foreign_option_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -
 
 
 def test_allow_cdn_host_reaches_the_client_options() -> None:
-    from weixin_trio._cli_commands import _cdn_options
+    from weixin_trio._cli.commands import _cdn_options
 
     args = _parser().parse_args(
         ["send", "u", "--file", "f", "--allow-cdn-host", "cdn.test", "--allow-cdn-host", "*.x.y"]

@@ -29,6 +29,7 @@ checked against the classes by a test::
     ValueError
     ├── CryptoError               bad AES key, ciphertext or padding
     └── UnencodableError          a value cannot be written as JSON
+    CliError                      (private) a command failed: one line on stderr, exit 1
 
 Messages never contain bot tokens, context tokens, AES keys or CDN query parameters:
 response bodies are redacted and truncated before they reach an exception.
@@ -48,6 +49,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ApiError",
     "CdnError",
+    "CliError",
     "CryptoError",
     "LeaseLostError",
     "MalformedMessageError",
@@ -308,3 +310,7 @@ class CryptoError(ValueError):
 
 class UnencodableError(ValueError):
     """A value cannot be written as JSON (e.g. an int longer than Python's digit limit)."""
+
+
+class CliError(Exception):
+    """A failure of the command line, reported as one line on stderr (exit code 1)."""

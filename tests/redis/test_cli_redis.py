@@ -16,7 +16,7 @@ import pytest
 import trio
 
 from weixin_trio._cli import main
-from weixin_trio._cli_commands import _write_status
+from weixin_trio._cli.stores import _write_status
 from weixin_trio.redis import RedisStore, open_redis_store
 from weixin_trio.redis._scripts import lease_key
 from weixin_trio.store import DeadLetter, JournalEntry

@@ -15,7 +15,7 @@ import trio
 
 import weixin_trio as wx
 from weixin_trio._cli import main
-from weixin_trio._cli_commands import _heartbeat
+from weixin_trio._cli.serve import _heartbeat
 from weixin_trio.store import JournalEntry
 
 from .._helpers import until

@@ -11,6 +11,3 @@
 Imports ``_proto``, ``_wire``, the public helpers and ``_errors``; never ``_monitor``,
 ``store`` or ``redis``: a client works without a monitor.
 """
-
-# Temporary re-export for modules not moved yet (the CLI); removed when they move.
-from .open import open_client as open_client

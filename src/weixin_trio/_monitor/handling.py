@@ -19,10 +19,10 @@ import trio
 from .. import _wire as w
 from .._client.message import Message, ReplyContext
 from .._errors import WeixinError
-from .._handler_runner import HandlerRunner, Job
 from .._proto.client_ids import outbox_client_id
 from .._proto.quarantine import identity_problem, quarantined_reason
 from ..store import DeadLetter, JournalEntry
+from .handler_runner import HandlerRunner, Job
 from .lanes import Dispatcher
 
 if TYPE_CHECKING:

@@ -24,7 +24,6 @@ import attrs
 import trio
 
 from .._errors import MonitorCrashed, StaleTokenError, WeixinError
-from .._handler_runner import HandlerRunner
 from .._proto.quarantine import (
     identity_problem,
     journalable,
@@ -38,6 +37,7 @@ from .._util import NoPublicConstructor
 from ..store import JournalEntry, Store, StoreUnavailableError
 from ..store._journal import DEFAULT_SEEN_WINDOW
 from .commits import Commits, Drain
+from .handler_runner import HandlerRunner
 from .handling import Handling
 from .pending_outbox import PendingOutbox
 from .values import (

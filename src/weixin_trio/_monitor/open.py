@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from .._handler_runner import default_retry_backoff
 from .._proto.backoff import Backoff
 from .._util import unwrap_single_error
 from ..store import MemoryStore
+from .handler_runner import default_retry_backoff
 from .monitor import Monitor
 from .values import check_handler, should_process
 

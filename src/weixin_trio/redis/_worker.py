@@ -31,7 +31,7 @@ import trio
 
 from .._client.message import Message, ReplyContext
 from .._client.open import open_client
-from .._handler_runner import HandlerRunner, Job, RunnerCounters, default_retry_backoff
+from .._monitor.handler_runner import HandlerRunner, Job, RunnerCounters, default_retry_backoff
 from .._monitor.lanes import Dispatcher
 from .._monitor.values import check_handler
 from .._util import unwrap_single_error

@@ -14,15 +14,15 @@ from typing import TYPE_CHECKING
 
 import trio
 
-from ._cli_text import qr_text, status_text
-from ._client import open_client
-from ._multi import open_accounts
-from .login import QrCode, login
-from .store import FileStore
-from .testing import FakeILinkServer
+from .._client.open import open_client
+from .._monitor.accounts import open_accounts
+from ..login import QrCode, login
+from ..store import FileStore
+from ..testing import FakeILinkServer
+from .text import qr_text, status_text
 
 if TYPE_CHECKING:
-    from ._messages import Message
+    from .._client.message import Message
 
 __all__ = ["run_demo"]
 

@@ -30,15 +30,15 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, final
 import attrs
 import trio
 
-from ._backoff import Backoff
-from ._errors import ApiError, CdnError, SendWindowClosedError, TransportError
-from ._messages import Message
-from .store import DeadLetter
+from .._client.message import Message
+from .._errors import ApiError, CdnError, SendWindowClosedError, TransportError
+from .._proto.backoff import Backoff
+from ..store import DeadLetter
 
 if TYPE_CHECKING:
     from contextlib import AbstractContextManager
 
-    from ._monitor_types import ErrorHook, Handler
+    from .values import ErrorHook, Handler
 
 __all__ = [
     "Cause",

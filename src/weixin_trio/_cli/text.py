@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .login import QrCode
+    from ..login import QrCode
 
 __all__ = ["qr_text", "status_text"]
 

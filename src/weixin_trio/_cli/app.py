@@ -30,7 +30,13 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from ._version import __version__
+from .._version import __version__
+from .common import (
+    EXIT_FAILURE,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -38,23 +44,6 @@ if TYPE_CHECKING:
 __all__ = ["EXIT_FAILURE", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE", "main"]
 
 log = logging.getLogger("weixin_trio.cli")
-
-EXIT_OK = 0
-EXIT_FAILURE = 1
-EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
-
-
-class CliError(Exception):
-    """A failure reported as one line on stderr."""
-
-
-def default_state_dir() -> Path:
-    """The platform's state directory for weixin-trio (``platformdirs``)."""
-    import platformdirs
-
-    return Path(platformdirs.user_state_dir("weixin-trio", appauthor=False))
-
 
 # --- argument types: each rejects a bad value with a usage error (exit 2) ------------
 
@@ -377,14 +366,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.verbose = sum(a.count("v") for a in argv if a.startswith("-v") and set(a[1:]) == {"v"})
     args.verbose += argv.count("--verbose")
     _configure_logging(args.verbose)
-    from . import _cli_commands as commands
+    from . import commands, serve
 
     command = {
         "login": commands.cmd_login,
         "accounts": commands.cmd_accounts,
         "status": commands.cmd_status,
-        "run": commands.cmd_run,
-        "worker": commands.cmd_worker,
+        "run": serve.cmd_run,
+        "worker": serve.cmd_worker,
         "send": commands.cmd_send,
         "demo": commands.cmd_demo,
         "fake-server": _fake_server,
@@ -460,7 +449,7 @@ def _describe(exc: BaseException) -> str:
 
 
 async def _fake_server(args: Any) -> int:
-    from .testing import FakeILinkServer
+    from ..testing import FakeILinkServer
 
     fake = FakeILinkServer(token=args.token, strict=args.strict)
     fake.qr.auto_confirm = args.auto_confirm
