@@ -330,3 +330,25 @@ def test_the_readme_bot_answers_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> N
         server.send_signal(signal.SIGINT)
         assert server.wait(10) == 0
     assert (tmp_path / "state").is_dir()
+
+
+def test_the_architecture_page_matches_the_source_tree() -> None:
+    # docs/architecture.md names the packages and modules; a move or a rename that
+    # forgets the page fails here.
+    text = (ROOT / "docs" / "architecture.md").read_text()
+    src = ROOT / "src" / "weixin_trio"
+    packages = sorted(p.parent.name for p in src.glob("*/__init__.py"))
+    assert len(packages) >= 8
+    for package in packages:
+        assert f"`{package}/`" in text, f"the architecture page omits {package}/"
+    named = re.findall(r"`((?:[\w.]+/)*[\w.]+\.py|[\w]+/)`", text)
+    assert len(named) > 40
+    for name in named:
+        if name.startswith("tests/"):
+            assert (ROOT / name).exists(), name
+        elif "/" in name.rstrip("/"):
+            assert (src / name).exists(), name
+        elif name.endswith("/"):
+            assert (src / name).is_dir() or (ROOT / "tests" / name).is_dir(), name
+        else:  # a module named inside its package's paragraph
+            assert any(src.rglob(name)), name
