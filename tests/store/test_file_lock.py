@@ -26,7 +26,7 @@ from weixin_trio.store import (
     OutboxEntry,
     StoreError,
     StoreLockedError,
-    _file,
+    _file_read,
 )
 
 ACCOUNT = "bot1@im.bot"
@@ -230,7 +230,7 @@ async def test_read_only_load_follows_a_concurrent_compaction(
                     ACCOUNT, cursor=f"c{mid}", entries=[entry(mid)], context_tokens={}
                 )
 
-        real_read = _file._read_bytes
+        real_read = _file_read._read_bytes
         raced: list[Path] = []
 
         def racing_read(path: Path) -> bytes | None:
@@ -239,7 +239,7 @@ async def test_read_only_load_follows_a_concurrent_compaction(
                 trio.from_thread.run(compact_twice)
             return real_read(path)
 
-        monkeypatch.setattr(_file, "_read_bytes", racing_read)
+        monkeypatch.setattr(_file_read, "_read_bytes", racing_read)
         state = await wx.FileStore(tmp_path, read_only=True).load(ACCOUNT)
     assert raced
     assert not raced[0].exists()  # the generation it started from was deleted

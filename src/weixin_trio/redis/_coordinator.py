@@ -30,7 +30,7 @@ from ._balance import plan_leases
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 
-    from ._leases import Leases
+    from ._lease_table import Leases
 
 __all__ = ["SAFE_FRACTION", "LeaseCoordinator", "LeaseTarget", "open_coordinator"]
 

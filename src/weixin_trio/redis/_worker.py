@@ -38,7 +38,8 @@ from .._util import unwrap_single_error
 from ..store._base import StoreError
 from . import _scripts
 from ._coordinator import LeaseCoordinator, open_coordinator
-from ._leases import Leases, default_node_id, stored_accounts
+from ._lease_table import Leases, default_node_id
+from ._leases import stored_accounts
 from ._store import redis_errors
 from ._streams import GROUP, agree_partitions
 
