@@ -33,7 +33,6 @@ KNOWN_CYCLES = {
 #: Modules over the size limit, each to be split; the list only shrinks.
 MAX_LINES = 500
 KNOWN_LONG = {
-    "weixin_trio._client.cdn_transfer",
     "weixin_trio._proto.markdown_scan",
     "weixin_trio._proto.redact",
     "weixin_trio.redis._worker",

@@ -456,7 +456,7 @@ async def test_download_removes_stale_temporary_files_of_a_crash(
     autojump_clock: trio.abc.Clock,
     tmp_path: Path,
 ) -> None:
-    from weixin_trio._client.cdn_transfer import STALE_PART_AGE
+    from weixin_trio._client.cdn_download import STALE_PART_AGE
 
     fake_ilink.inject_file(USER, b"data", "d.txt")
     msg = await grab_one(fake_ilink, ilink_client)

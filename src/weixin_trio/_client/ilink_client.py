@@ -24,7 +24,7 @@ from .._proto.client_ids import (
 )
 from .._util import NoPublicConstructor, run_blocking
 from ..media import MediaKind, download_name
-from .cdn_transfer import DEFAULT_MAX_DOWNLOAD, download_media
+from .cdn_download import DEFAULT_MAX_DOWNLOAD, download_media
 from .endpoints import DEFAULT_BASE_URL, DEFAULT_CDN_BASE_URL
 from .media_send import kind_for, send_media
 from .runs import Run

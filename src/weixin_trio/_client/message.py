@@ -20,7 +20,7 @@ from .._proto.inbound import (
     primary_media,
 )
 from ..media import MediaKind
-from .cdn_transfer import DEFAULT_MAX_DOWNLOAD
+from .cdn_download import DEFAULT_MAX_DOWNLOAD
 from .ilink_client import ILinkClient, SendResult
 from .runs import Run
 
