@@ -35,7 +35,6 @@ MAX_LINES = 500
 KNOWN_LONG = {
     "weixin_trio._proto.markdown_scan",
     "weixin_trio._proto.redact",
-    "weixin_trio.redis._worker",
     "weixin_trio.testing._fake_server",
 }
 

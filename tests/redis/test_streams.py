@@ -649,9 +649,9 @@ async def test_a_hung_acknowledgement_cannot_hold_the_worker(
 ) -> None:
     # Issue 13 item 6, sibling in the worker: its shielded store writes carry their own
     # deadline, so a hung Redis cannot hold a drain; the entry stays pending.
-    from weixin_trio.redis import _worker
+    from weixin_trio.redis import _partitions
 
-    monkeypatch.setattr(_worker, "STORE_STEP_TIMEOUT", 0.3)
+    monkeypatch.setattr(_partitions, "STORE_STEP_TIMEOUT", 0.3)
     await save_accounts(redis_store, fake, accounts_of(fake))
     acct, user = fake.default, USERS[2]
     await agree_partitions(redis_store, 1)

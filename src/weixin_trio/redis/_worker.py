@@ -21,7 +21,7 @@ import contextlib
 import json
 import logging
 import time
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, final
 
 import attrs
@@ -40,11 +40,12 @@ from . import _scripts
 from ._coordinator import LeaseCoordinator, open_coordinator
 from ._lease_table import Leases, default_node_id
 from ._leases import stored_accounts
+from ._partitions import Entry, Partition, PartitionHost, bounded_shield, cancel_partition
 from ._store import redis_errors
 from ._streams import GROUP, agree_partitions
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Iterator, Mapping
+    from collections.abc import AsyncIterator, Mapping
 
     from .._client.ilink_client import ILinkClient
     from .._monitor.lanes import Lane
@@ -83,68 +84,6 @@ class FanoutStatistics:
     refused: int = 0
 
 
-@attrs.define(eq=False)
-class _Partition:
-    index: int
-    stream: str
-    scope: trio.CancelScope
-    stopping: bool = False
-    reading: bool = True
-    in_flight: int = 0
-    read_scope: trio.CancelScope | None = None
-    active: set[trio.CancelScope] = attrs.field(factory=set)
-    waiting: set[trio.CancelScope] = attrs.field(factory=set)
-    room: trio.Event = attrs.field(factory=trio.Event)
-    done: trio.Event = attrs.field(factory=trio.Event)
-
-    def settle(self) -> None:
-        """Wake the reader when there is room; mark done when nothing is left."""
-        self.room.set()
-        if not self.reading and self.in_flight == 0:
-            self.done.set()
-
-
-@attrs.define(eq=False)
-class _Entry:
-    part: _Partition
-    entry: Any
-
-
-@attrs.define(eq=False)
-class _PartitionHost:
-    """The worker's side of the handler runner, for one partition's entries.
-
-    Attempts run in plain scopes: a lost lease or the end of a drain cancels the
-    partition's scopes, and that cancellation propagates (the entry stays pending for
-    the next owner). A partition being handed over starts no further attempt.
-    """
-
-    part: _Partition
-
-    def attempt_scope(self) -> trio.CancelScope:
-        return trio.CancelScope()
-
-    @contextmanager
-    def wait_scope(self) -> Iterator[trio.CancelScope]:
-        with trio.CancelScope() as scope:
-            if self.part.stopping:
-                scope.cancel()
-            self.part.waiting.add(scope)
-            try:
-                yield scope
-            finally:
-                self.part.waiting.discard(scope)
-
-    def cut(self) -> bool:
-        return False
-
-    def stopping(self) -> bool:
-        return self.part.stopping
-
-    def failed(self, job: Job, attempts: int) -> None:
-        del job, attempts  # the stream entry keeps no attempt count
-
-
 @final
 class FanoutWorker:
     """A worker process's partitions; obtain it from `open_fanout_worker`."""
@@ -168,7 +107,7 @@ class FanoutWorker:
         self.store = store
         self._nursery = nursery
         self.partitions = partitions
-        self._dispatcher: Dispatcher[_Entry] = Dispatcher(
+        self._dispatcher: Dispatcher[Entry] = Dispatcher(
             self._run_entry, trio.CapacityLimiter(max_concurrency)
         )
         self._max_pending = max_pending
@@ -188,7 +127,7 @@ class FanoutWorker:
         self._clients: dict[str, ILinkClient] = {}
         self._client_locks: dict[str, trio.Lock] = {}
         self._accounts: dict[str, Account] = {}
-        self._held: dict[str, _Partition] = {}
+        self._held: dict[str, Partition] = {}
         self.node_id = ""
         self.coordinator: LeaseCoordinator[int] | None = None
         self._claimed = 0
@@ -224,7 +163,7 @@ class FanoutWorker:
         """Start consuming a partition until ``deadline`` (moved by renewals)."""
         del token  # acknowledging is idempotent: a worker past its lease does no harm
         stream = _scripts.partition_keys(self.store.prefix, resource)[0]
-        part = _Partition(resource, stream, trio.CancelScope(deadline=deadline))
+        part = Partition(resource, stream, trio.CancelScope(deadline=deadline))
         self._held[name] = part
         self._nursery.start_soon(self._read, name, part)
 
@@ -243,7 +182,7 @@ class FanoutWorker:
         """The lease is gone: stop reading and cancel its handlers at once."""
         part = self._held.pop(name, None)
         if part is not None:
-            _cancel(part)
+            cancel_partition(part)
 
     async def drain(self, name: str) -> None:
         """Stop reading, let the entries in hand finish (``drain_timeout``), then stop.
@@ -261,7 +200,7 @@ class FanoutWorker:
             scope.cancel()
         with trio.move_on_after(self._drain_timeout):
             await part.done.wait()
-        _cancel(part)
+        cancel_partition(part)
         await part.done.wait()
         self._held.pop(name, None)
 
@@ -271,7 +210,7 @@ class FanoutWorker:
 
     # --- reading ----------------------------------------------------------------------
 
-    async def _read(self, name: str, part: _Partition) -> None:
+    async def _read(self, name: str, part: Partition) -> None:
         try:
             with part.scope:
                 with (
@@ -292,7 +231,7 @@ class FanoutWorker:
             part.reading = False
             part.settle()
 
-    async def _take_over(self, name: str, part: _Partition) -> None:
+    async def _take_over(self, name: str, part: Partition) -> None:
         """Queue what a previous consumer read but never acknowledged, oldest first."""
         start = "0-0"
         while not part.stopping:
@@ -308,7 +247,7 @@ class FanoutWorker:
             if start == "0-0":
                 return
 
-    async def _read_new(self, name: str, part: _Partition) -> None:
+    async def _read_new(self, name: str, part: Partition) -> None:
         await self._wait_for_room(part)
         reply: Any = None
         with trio.CancelScope() as part.read_scope:
@@ -326,20 +265,20 @@ class FanoutWorker:
         for entry in (reply or {}).get(part.stream, ()):
             self._submit(part, entry)
 
-    async def _wait_for_room(self, part: _Partition) -> None:
+    async def _wait_for_room(self, part: Partition) -> None:
         while part.in_flight >= self._max_pending:
             part.room = trio.Event()
             await part.room.wait()
 
-    def _submit(self, part: _Partition, entry: Any) -> None:
+    def _submit(self, part: Partition, entry: Any) -> None:
         fields: Mapping[str, str] = entry.field_values
         part.in_flight += 1
         lane = f"{fields.get('a', '')}\x00{fields.get('k', '')}"
-        self._dispatcher.submit(lane, _Entry(part, entry))
+        self._dispatcher.submit(lane, Entry(part, entry))
 
     # --- handling ---------------------------------------------------------------------
 
-    async def _run_entry(self, lane: Lane[_Entry], work: _Entry) -> None:
+    async def _run_entry(self, lane: Lane[Entry], work: Entry) -> None:
         del lane
         part = work.part
         try:
@@ -357,7 +296,7 @@ class FanoutWorker:
             part.in_flight -= 1
             part.settle()
 
-    async def _process(self, part: _Partition, entry: Any) -> None:
+    async def _process(self, part: Partition, entry: Any) -> None:
         stream = part.stream
         fields: Mapping[str, str] = entry.field_values
         try:
@@ -384,11 +323,11 @@ class FanoutWorker:
             created = message.create_time.timestamp() if message.create_time else now
             tokens = {user: message.context_token} if message.context_token else {}
             client._state.record_inbound(tokens, {user: min(created, now)})
-        outcome = await self._runner.run(Job(message=message, raw=raw), _PartitionHost(part))
+        outcome = await self._runner.run(Job(message=message, raw=raw), PartitionHost(part))
         if outcome.kind == "cut":
             return  # the partition is handed over: the next owner claims the entry
         if outcome.dead_letter is not None:
-            with _bounded_shield() as scope:
+            with bounded_shield() as scope:
                 await self.store.dead_letter(account, outcome.dead_letter)
             if scope.cancelled_caught:
                 return  # not written: the entry stays pending and is handled again
@@ -397,7 +336,7 @@ class FanoutWorker:
     async def _acknowledge(self, stream: str, entry_id: str) -> None:
         # A cut acknowledgement leaves the entry pending: it is handled again later
         # (its replies hidden), never lost.
-        with _bounded_shield(), redis_errors("acknowledging an entry"):
+        with bounded_shield(), redis_errors("acknowledging an entry"):
             await self._ack(keys=[stream], args=[GROUP, entry_id])
 
     # --- clients ----------------------------------------------------------------------
@@ -428,22 +367,6 @@ class FanoutWorker:
             self._clients[account.account_id] = client
             task_status.started(client)
             await trio.sleep_forever()
-
-
-#: How long a shielded store write (an acknowledgement, a dead letter) may take: a
-#: hung Redis must not hold a drain or a lease hand-over for ever.
-STORE_STEP_TIMEOUT = 3.0
-
-
-def _bounded_shield() -> trio.CancelScope:
-    """A shielded scope with its own deadline (no shield inside can outlive it)."""
-    return trio.CancelScope(shield=True, deadline=trio.current_time() + STORE_STEP_TIMEOUT)
-
-
-def _cancel(part: _Partition) -> None:
-    part.scope.cancel()
-    for scope in part.active:
-        scope.cancel()
 
 
 @asynccontextmanager
