@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import subprocess
 import sys
 import urllib.request
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -44,3 +46,32 @@ def inject(base_url: str, messages: list[tuple[str, str]]) -> list[int]:
     """Queue messages ``(user, text)`` in one request; return their ids."""
     answer = call(base_url, "/_fake/inject", [{"user": u, "text": t} for u, t in messages])
     return [int(a["message_id"]) for a in answer]
+
+
+@contextlib.contextmanager
+def fast_fake(*args: str) -> Iterator[dict[str, Any]]:
+    """Run ``_fast_fake.py`` (the fast fake, its own process); yield its info line.
+
+    The info has ``base_url``, ``token`` (account 0), ``token_prefix`` and ``pid``.
+    """
+    script = str(Path(__file__).with_name("_fast_fake.py"))
+    proc = subprocess.Popen([sys.executable, script, *args], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        info: dict[str, Any] = json.loads(proc.stdout.readline())
+        yield info
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) a process has used so far, from ``/proc``."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / ticks
+
+
+def uptime() -> str:
+    """The load averages (1, 5, 15 min), as ``uptime`` prints them."""
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
