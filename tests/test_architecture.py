@@ -34,7 +34,6 @@ KNOWN_CYCLES = {
 MAX_LINES = 500
 KNOWN_LONG = {
     "weixin_trio._proto.markdown_scan",
-    "weixin_trio._proto.redact",
     "weixin_trio.testing._fake_server",
 }
 

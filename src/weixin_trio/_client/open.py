@@ -16,7 +16,7 @@ import httpx
 import trio
 
 from .._proto.headers import sanitize_bot_agent
-from .._proto.redact import install_httpx_log_redaction
+from .._proto.log_redaction import install_httpx_log_redaction
 from .._proto.send_windows import SendWindowPolicy, SendWindows
 from .._util import unwrap_single_error
 from .._version import __version__
