@@ -6,7 +6,7 @@ import logging
 import socket
 import struct
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import h11
 import httpx
@@ -15,12 +15,23 @@ import trio
 from ._fake_model import FakeRequest, FakeResponse
 
 if TYPE_CHECKING:
-    from ._fake_server import FakeILinkServer
+    from ._fake_qr import QrRegistry
 
-__all__ = ["FakeTransport", "serve_fake"]
+__all__ = ["FakeServer", "FakeTransport", "serve_fake"]
 
 log = logging.getLogger("weixin_trio.testing")
 _MAX_BODY = 512 * 1024 * 1024
+
+
+class FakeServer(Protocol):
+    """What the transports need of a `FakeILinkServer` (it fits)."""
+
+    base_url: str
+    qr: QrRegistry
+
+    async def handle(self, request: FakeRequest) -> FakeResponse:
+        """Answer one request."""
+        ...
 
 
 class FakeTransport(httpx.AsyncBaseTransport):
@@ -30,7 +41,7 @@ class FakeTransport(httpx.AsyncBaseTransport):
     raises ``httpx.ReadError``, as a dropped connection would.
     """
 
-    def __init__(self, server: FakeILinkServer) -> None:
+    def __init__(self, server: FakeServer) -> None:
         self._server = server
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
@@ -55,7 +66,7 @@ class FakeTransport(httpx.AsyncBaseTransport):
 
 
 async def serve_fake(
-    server: FakeILinkServer,
+    server: FakeServer,
     *,
     host: str = "127.0.0.1",
     port: int = 0,
@@ -74,7 +85,7 @@ async def serve_fake(
     await trio.serve_listeners(partial(_serve_connection, server), listeners)
 
 
-async def _serve_connection(server: FakeILinkServer, stream: trio.SocketStream) -> None:
+async def _serve_connection(server: FakeServer, stream: trio.SocketStream) -> None:
     conn = h11.Connection(h11.SERVER, max_incomplete_event_size=64 * 1024)
     try:
         while True:
@@ -133,7 +144,7 @@ async def _read_request(conn: h11.Connection, stream: trio.SocketStream) -> Fake
 
 
 async def _handle_watching_disconnect(
-    server: FakeILinkServer, request: FakeRequest, stream: trio.SocketStream, conn: h11.Connection
+    server: FakeServer, request: FakeRequest, stream: trio.SocketStream, conn: h11.Connection
 ) -> FakeResponse | None:
     """Run the handler, but give up (without consuming messages) if the client leaves."""
     result: list[FakeResponse] = []
