@@ -24,9 +24,11 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import trio
 
+import weixin_trio as wx
 from weixin_trio import Message
 from weixin_trio._cli import main
 from weixin_trio._cli.app import _parser
+from weixin_trio._client.message import ReplyContext
 from weixin_trio._monitor.handler_runner import (
     HandlerRunner,
     Job,
@@ -36,6 +38,8 @@ from weixin_trio._monitor.handler_runner import (
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+
+    from weixin_trio.testing import FakeILinkServer
 
 ROOT = Path(__file__).parents[1]
 PY = sys.executable
@@ -364,3 +368,33 @@ def test_the_cli_reference_names_every_option() -> None:
         and not re.search(rf"{re.escape(option)}(?![\w-])", reference)
     }
     assert missing == set()
+
+
+async def test_a_runner_without_a_name_logs_each_messages_account(
+    caplog: pytest.LogCaptureFixture,
+    autojump_clock: trio.testing.MockClock,
+    fake_ilink: FakeILinkServer,
+    ilink_client: wx.ILinkClient,
+) -> None:
+    # The fan-out worker serves many accounts with one runner: its lines name the
+    # message's account, not a fixed name.
+    del autojump_clock
+
+    async def ok(msg: Message) -> None:
+        await trio.lowlevel.checkpoint()
+
+    raw = _job().raw
+    job = Job(
+        message=Message.from_json(raw, message_id=77, ctx=ReplyContext(ilink_client)), raw=raw
+    )
+    runner = HandlerRunner(
+        ok,
+        max_attempts=1,
+        handler_timeout=None,
+        retry_backoff=default_retry_backoff(1.0),
+        counters=RunnerCounters(),
+    )
+    caplog.set_level(logging.INFO, logger="weixin_trio.handler")
+    await runner.run(job, _Host())
+    [line] = [r.getMessage() for r in caplog.records if r.name == "weixin_trio.handler"]
+    assert line.startswith(f"{fake_ilink.default.bot_id}: message 77 from carol@im.wechat")

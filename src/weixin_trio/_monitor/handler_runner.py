@@ -169,6 +169,13 @@ class RunHost(Protocol):
         ...
 
 
+def _account_of(message: Message) -> str:
+    try:
+        return message.client.account_id
+    except RuntimeError:  # a message built without a client
+        return "?"
+
+
 @final
 class HandlerRunner:
     """Runs handlers under one retry, timeout and dead-letter policy."""
@@ -184,6 +191,7 @@ class HandlerRunner:
         on_error: ErrorHook | None = None,
         name: str = "",
     ) -> None:
+        """``name`` prefixes the log lines (the account); empty: each message's account."""
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
         self.handler = handler
@@ -194,6 +202,9 @@ class HandlerRunner:
         self.on_error = on_error
         self.name = name
         self._log = logging.getLogger("weixin_trio.handler")
+
+    def _who(self, message: Message) -> str:
+        return self.name or _account_of(message)
 
     async def run(self, job: Job, host: RunHost) -> Outcome:
         """Run ``job``'s handler until it succeeds, is given up, or a stop cuts it.
@@ -213,7 +224,7 @@ class HandlerRunner:
         message = job.message
         self._log.info(
             "%s: message %d from %s: %s in %.3f s (%d failed attempts)",
-            self.name,
+            self._who(message),
             message.message_id,
             message.from_user_id,
             outcome.kind,
@@ -255,7 +266,7 @@ class HandlerRunner:
         )
         self._log.error(
             "%s: message %d dead-lettered after %d attempts (%s)",
-            self.name,
+            self._who(job.message),
             job.message.message_id,
             attempts,
             cause,
@@ -278,7 +289,7 @@ class HandlerRunner:
                 outcome = exc
                 self._log.warning(
                     "%s: message %d: the send window refused a reply: %s",
-                    self.name,
+                    self._who(job.message),
                     job.message.message_id,
                     exc,
                 )
@@ -288,7 +299,7 @@ class HandlerRunner:
                 self.counters.failed += 1
                 self._log.warning(
                     "%s: handler failed for message %d: %s: %s",
-                    self.name,
+                    self._who(job.message),
                     job.message.message_id,
                     type(exc).__name__,
                     exc,
@@ -304,7 +315,9 @@ class HandlerRunner:
         self.counters.failed += 1
         self.counters.timed_out += 1
         timeout = TimeoutError(f"handler exceeded handler_timeout={self.handler_timeout}s")
-        self._log.warning("%s: handler timed out for message %d", self.name, job.message.message_id)
+        self._log.warning(
+            "%s: handler timed out for message %d", self._who(job.message), job.message.message_id
+        )
         await self.report(job.message, timeout)
         return timeout
 
@@ -319,4 +332,6 @@ class HandlerRunner:
         try:
             await self.on_error(message, exc)
         except Exception:
-            self._log.exception("%s: on_error hook failed", self.name)
+            self._log.exception(
+                "%s: on_error hook failed", self.name if message is None else self._who(message)
+            )

@@ -119,7 +119,6 @@ class FanoutWorker:
             retry_backoff=retry_backoff,
             counters=self._counters,
             on_error=on_error,
-            name="fanout",
         )
         self._drain_timeout = drain_timeout
         self._client_options = client_options
