@@ -318,11 +318,6 @@ async def test_a_lane_drained_while_waiting_for_a_slot_runs_nothing(
         nursery.cancel_scope.cancel()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Dispatcher.run's 'drained by someone else' branch keeps the empty lane in "
-    "_lanes, so `lanes` counts a lane without work (reported with issue 15 item 6)",
-)
 async def test_a_lane_drained_while_waiting_for_a_slot_disappears(
     autojump_clock: trio.testing.MockClock,
 ) -> None:

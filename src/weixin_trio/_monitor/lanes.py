@@ -92,8 +92,10 @@ class Dispatcher(Generic[W]):
             token = object()
             await self._limiter.acquire_on_behalf_of(token)
             lane.scheduled = False
-            if not lane.queue:  # drained by someone else meanwhile
+            if not lane.queue:  # drained by someone else meanwhile (an interrupt)
                 self._limiter.release_on_behalf_of(token)
+                if lane.running is None and self._lanes.get(lane.key) is lane:
+                    del self._lanes[lane.key]
                 continue
             item = lane.queue.popleft()
             lane.running = item
