@@ -1,7 +1,7 @@
 """The request side of the fake server: routing, validation, faults, every endpoint.
 
-`FakeApi` answers requests against a `FakeILinkServer`'s state; the
-server object holds the state and the test-facing API.
+`FakeApi` answers requests against a `FakeILinkServer`'s state (typed as the
+`ServerState` protocol); the server object holds the state and the test-facing API.
 """
 
 from __future__ import annotations
@@ -25,11 +25,12 @@ from ._fake_model import (
     RecordedRequest,
     RecordedSend,
 )
+from ._fake_state import account_by_id
 
 if TYPE_CHECKING:
     from ._fake_lenient import Report
     from ._fake_qr import QrSession
-    from ._fake_server import FakeILinkServer
+    from ._fake_state import ServerState
 
 __all__ = ["FakeApi"]
 
@@ -70,7 +71,7 @@ def _json(obj: object, status: int = 200) -> FakeResponse:
 class FakeApi:
     """Answers HTTP requests from a fake server's state."""
 
-    def __init__(self, server: FakeILinkServer) -> None:
+    def __init__(self, server: ServerState) -> None:
         self.server = server
 
     async def handle(self, request: FakeRequest) -> FakeResponse:
@@ -299,11 +300,11 @@ class FakeApi:
         acct.client_ids.add(msg.client_id)
         items = json.loads(request.body)["msg"].get("item_list", [])
         has_content = any(i.get("type") in (1, 2, 3, 4, 5) for i in items)
-        message_id = next(self.server._message_ids) if has_content else None
+        message_id = next(self.server.send_log.message_ids) if has_content else None
         text = "".join(
             str(i.get("text_item", {}).get("text", "")) for i in items if i.get("type") == 1
         )
-        self.server.sends.append(
+        self.server.send_log.record(
             RecordedSend(
                 to_user_id=msg.to_user_id,
                 client_id=msg.client_id,
@@ -317,8 +318,6 @@ class FakeApi:
                 at=trio.current_time(),
             )
         )
-        self.server._sent_changed.set()
-        self.server._sent_changed = trio.Event()
         if message_id is None:
             return FakeResponse(status=200, body=b"")
         return _json({"message_id": message_id})
@@ -418,7 +417,10 @@ class FakeApi:
                 body = json.loads(request.body)
                 batch = body if isinstance(body, list) else [body]
                 triples = [(str(b["user"]), str(b["text"]), b.get("account")) for b in batch]
-                accounts = [self.server._account_by_id(a) for _, _, a in triples]
+                accounts = [
+                    account_by_id(self.server.accounts, self.server.default, a)
+                    for _, _, a in triples
+                ]
             except (ValueError, KeyError, TypeError, AttributeError):
                 return _json({"errmsg": 'expected {"user": ..., "text": ...}'}, status=400)
             ids = [

@@ -42,6 +42,7 @@ from ._fake_model import (
     RecordedSend,
 )
 from ._fake_qr import QrRegistry
+from ._fake_state import WAIT_FOR_SENT_TIMEOUT, SendLog
 from ._fake_transport import FakeTransport, serve_fake
 
 if TYPE_CHECKING:
@@ -52,10 +53,6 @@ if TYPE_CHECKING:
     from ._fake_lenient import ProtocolIssue
 
 __all__ = ["WAIT_FOR_SENT_TIMEOUT", "FakeILinkServer"]
-
-#: How long `FakeILinkServer.wait_for_sent` waits by default (seconds of
-#: ``trio.current_time()``: virtual under ``autojump_clock``).
-WAIT_FOR_SENT_TIMEOUT: Final = 600.0
 
 DEFAULT_FAKE_BASE_URL: Final = "https://fake-ilink.invalid"
 
@@ -96,7 +93,8 @@ class FakeILinkServer:
         self.record_requests = record_requests
         self.accounts: dict[str, FakeAccount] = {}
         self.requests: list[RecordedRequest] = []
-        self.sends: list[RecordedSend] = []
+        self.send_log = SendLog()
+        self.sends: list[RecordedSend] = self.send_log.sends
         self.strict = strict
         self.protocol_issues: list[ProtocolIssue] = []
         self.rejections: list[str] = []
@@ -105,9 +103,7 @@ class FakeILinkServer:
         self.cdn = FakeCdn()
         self._default_bound = False
         self.cdn_full_urls = False
-        self._message_ids = itertools.count(7_000_000_000_001)
         self._seqs = itertools.count(1)
-        self._sent_changed = trio.Event()
         self.default = self.add_account(token=token, bot_id=bot_id, owner_id=owner_id)
         self._api = FakeApi(self)
 
@@ -173,15 +169,6 @@ class FakeILinkServer:
         """Make a token stale: every later request with it answers ``-14``."""
         self.accounts.pop(token or self.token)
 
-    def _account_by_id(self, bot_id: object) -> FakeAccount:
-        """The account with this bot id (or token); the default one for ``None``."""
-        if bot_id is None:
-            return self.default
-        for account in self.accounts.values():
-            if bot_id in (account.bot_id, account.token):
-                return account
-        raise KeyError(bot_id)
-
     def _account(self, account: FakeAccount | str | None) -> FakeAccount:
         if account is None:
             return self.default
@@ -218,7 +205,7 @@ class FakeILinkServer:
         A fresh context token is issued with every message, as on the live server.
         """
         acct = self._account(account)
-        message_id = next(self._message_ids)
+        message_id = next(self.send_log.message_ids)
         token = f"ctx-{secrets.token_hex(8)}"
         acct.context_tokens[user] = token
         raw: dict[str, Any] = {
@@ -325,16 +312,7 @@ class FakeILinkServer:
         self, user: str, *, account: FakeAccount | str | None = None
     ) -> list[tuple[int, bytes, Mapping[str, Any]]]:
         """``(item type, decrypted bytes, item)`` of each shown media send to ``user``."""
-        out = []
-        for send in self.sent_to(user, account=account):
-            for item in send.items:
-                payload = next(
-                    (v for k, v in item.items() if k.endswith("_item") and isinstance(v, dict)),
-                    None,
-                )
-                if payload is not None and "media" in payload:
-                    out.append((int(item["type"]), self.cdn.plaintext_of(payload["media"]), item))
-        return out
+        return self.send_log.media(self._account(account).token, user, self.cdn)
 
     def redeliver(
         self, message_ids: Iterable[int], *, account: FakeAccount | str | None = None
@@ -376,12 +354,11 @@ class FakeILinkServer:
 
     def sent(self, *, account: FakeAccount | str | None = None) -> list[RecordedSend]:
         """Sends that WeChat would show, oldest first."""
-        acct = self._account(account)
-        return [s for s in self.sends if s.shown and s.account == acct.token]
+        return self.send_log.shown(self._account(account).token)
 
     def sent_to(self, user: str, *, account: FakeAccount | str | None = None) -> list[RecordedSend]:
         """Shown sends to ``user``, oldest first."""
-        return [s for s in self.sent(account=account) if s.to_user_id == user]
+        return self.send_log.shown(self._account(account).token, user)
 
     def sent_texts(self, user: str, *, account: FakeAccount | str | None = None) -> list[str]:
         """Texts of the shown sends to ``user``."""
@@ -411,22 +388,7 @@ class FakeILinkServer:
         Cancellation:
             Safe.
         """
-        with trio.move_on_after(timeout):
-            while True:
-                sends = (
-                    self.sent(account=account)
-                    if user is None
-                    else self.sent_to(user, account=account)
-                )
-                if len(sends) >= count:
-                    return sends
-                await self._sent_changed.wait()
-        shown = [(s.to_user_id, s.text or [i.get("type") for i in s.items]) for s in sends]
-        to = "" if user is None else f" to {user}"
-        raise AssertionError(
-            f"wait_for_sent: expected {count} shown send(s){to} within {timeout:g} s, "
-            f"got {len(sends)}: {shown!r} (a failing handler? see on_error or the log)"
-        )
+        return await self.send_log.wait(count, self._account(account).token, user, timeout)
 
     def requests_to(self, endpoint: str) -> list[RecordedRequest]:
         """Recorded requests of one endpoint (short name, e.g. ``"getupdates"``)."""
