@@ -29,7 +29,7 @@ import weixin_trio as wx
 from weixin_trio._proto.quarantine import synthetic_message_id
 from weixin_trio.testing import FakeILinkServer
 
-from ..test_quarantine import json_values, texts
+from ..proto.test_quarantine import json_values, texts
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator

@@ -14,7 +14,7 @@ from weixin_trio._proto.send_windows import TOKENS_PER_USER, SendWindowPolicy, S
 from weixin_trio._proto.typing_tickets import ConfigCache
 from weixin_trio.testing import FakeILinkServer, Fault
 
-from ._helpers import until
+from .._helpers import until
 
 USER = "alice@im.wechat"
 

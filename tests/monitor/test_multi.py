@@ -11,7 +11,7 @@ import weixin_trio as wx
 from weixin_trio._monitor.accounts import open_accounts
 from weixin_trio.testing import FakeILinkServer
 
-from ._helpers import until
+from .._helpers import until
 
 
 @attrs.frozen

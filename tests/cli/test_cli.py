@@ -112,7 +112,7 @@ def test_login_accounts_run_send_status(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")},
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[2] / "src")},
     )
     with proc:
         assert proc.stdout is not None
@@ -407,7 +407,7 @@ async def _run(tmp_path: Path, handler: str, *extra: str) -> AsyncIterator[trio.
         cwd=tmp_path,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")},
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[2] / "src")},
     )
     try:
         yield proc

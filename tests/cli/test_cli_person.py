@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 
     from weixin_trio.testing import FakeILinkServer
 
-ROOT = Path(__file__).parents[1]
+ROOT = Path(__file__).parents[2]
 PY = sys.executable
 ENV = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
 
