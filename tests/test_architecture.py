@@ -30,9 +30,7 @@ KNOWN_CYCLES: set[str] = set()
 
 #: Modules over the size limit, each to be split; the list only shrinks.
 MAX_LINES = 500
-KNOWN_LONG = {
-    "weixin_trio._proto.markdown_scan",
-}
+KNOWN_LONG: set[str] = set()
 
 
 @functools.cache

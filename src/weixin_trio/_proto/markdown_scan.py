@@ -10,14 +10,14 @@ import re
 import string
 from typing import Final
 
+from .markdown_spans import BACKTICKS as _BACKTICKS, CJK as _CJK, code_spans, is_word as _is_word
+
 __all__ = ["MarkdownScanner"]
 
-_CJK: Final = re.compile("[\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff]")
 _PUNCT: Final = frozenset(string.punctuation)
 _TRIM: Final = "?!.,:*_~"
 _URL_PLAIN: Final = re.compile(r"[^\s<>`\\\"\[\]()?!.,:*_~\u3000-\u303f\uff00-\uffef]+")
 _URL_STOP: Final = re.compile(r"[\s<>`\\\"\[\]\u3000-\u303f\uff00-\uffef]")
-_BACKTICKS: Final = re.compile("`+")
 _MAX_HOLD: Final = 4096  # held text beyond which a code span search waits for a newline
 _BODY_SPECIAL: Final = re.compile(r"[\n!*_`\\:]")
 
@@ -34,11 +34,6 @@ _CAND_SPECIAL: Final = (
     re.compile(r"[\]\n`\\]"),
     re.compile(r"[()\n`\\]"),
 )
-
-
-def _is_word(ch: str) -> bool:
-    """Letters and digits other than CJK: the characters that make ``_`` intraword."""
-    return ch.isalnum() and _CJK.match(ch) is None
 
 
 class MarkdownScanner:
@@ -137,40 +132,9 @@ class MarkdownScanner:
         return k if end is None else end - self._base
 
     def _compute_spans(self, start: int, end: int) -> None:
-        """Match code spans in ``buf[start:end]`` left to right, in linear time."""
-        buf, base = self._buf, self._base
-        runs = [(m.start(), m.end() - m.start()) for m in _BACKTICKS.finditer(buf, start, end)]
-        by_len: dict[int, list[int]] = {}
-        for s, n in runs:
-            by_len.setdefault(n, []).append(s)
-        ptr: dict[int, int] = {}
-        spans: dict[int, int] = {}
-        k = start
-        for s, n in runs:
-            if s < k:
-                continue  # inside a span
-            b = s
-            while b > k and buf[b - 1] == "\\":
-                b -= 1
-            if (s - b) % 2:  # first backtick escaped
-                s, n = s + 1, n - 1
-                if not n:
-                    k = s
-                    continue
-            lst = by_len.get(n, [])
-            q = ptr.get(n, 0)
-            while q < len(lst) and lst[q] < s + n:
-                q += 1
-            if q < len(lst):
-                spans[base + s] = base + lst[q] + n
-                k = lst[q] + n
-                q += 1
-            else:
-                k = s + n
-            ptr[n] = q
-        self._spans = spans
-        self._spans_lo = base + start
-        self._spans_hi = base + end
+        self._spans = code_spans(self._buf, start, end, self._base)
+        self._spans_lo = self._base + start
+        self._spans_hi = self._base + end
 
     def _escape_unit(self, j: int) -> int:
         """End of the backslash unit at ``j``; -1 to wait."""
