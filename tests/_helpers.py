@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import trio
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import AsyncIterator, Callable
+
+SRC = Path(__file__).resolve().parents[1] / "src"
 
 
 async def until(predicate: Callable[[], bool], *, timeout: float = 600.0) -> None:
@@ -19,3 +26,34 @@ async def until(predicate: Callable[[], bool], *, timeout: float = 600.0) -> Non
     with trio.fail_after(timeout):
         while not predicate():  # noqa: ASYNC110 - the predicate has no event to wait on
             await trio.sleep(0.01)
+
+
+@asynccontextmanager
+async def cli_process(cwd: Path, *args: str) -> AsyncIterator[trio.Process]:
+    """``python -m weixin_trio ARGS`` in ``cwd`` with piped output, killed if the test fails."""
+    proc = await trio.lowlevel.open_process(
+        [sys.executable, "-m", "weixin_trio", *args],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(SRC)},
+    )
+    try:
+        yield proc
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+        with trio.CancelScope(shield=True):
+            await proc.wait()
+
+
+async def read_until(
+    stream: trio.abc.ReceiveStream | None, needle: bytes, seen: bytearray | None = None
+) -> None:
+    """Read ``stream`` until ``needle`` appears in what was read (kept in ``seen``)."""
+    assert stream is not None
+    seen = bytearray() if seen is None else seen
+    while needle not in seen:
+        chunk = await stream.receive_some(4096)
+        assert chunk, f"the process output ended before {needle!r}: {bytes(seen)!r}"
+        seen += chunk

@@ -14,7 +14,6 @@ import subprocess
 import sys
 import time
 import urllib.request
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,8 +22,11 @@ import trio
 
 from weixin_trio._cli import main
 
+from .._helpers import cli_process, read_until
+
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Iterator
+    from collections.abc import Iterator
+    from contextlib import AbstractAsyncContextManager
 
     from weixin_trio.testing import FakeILinkServer
 
@@ -392,30 +394,9 @@ async def echo(msg: wx.Message) -> None:
 """
 
 
-async def _read_until(stream: trio.abc.ReceiveStream, needle: bytes, seen: bytearray) -> None:
-    while needle not in seen:
-        chunk = await stream.receive_some(4096)
-        assert chunk, f"process output ended before {needle!r}: {bytes(seen)!r}"
-        seen += chunk
-
-
-@asynccontextmanager
-async def _run(tmp_path: Path, handler: str, *extra: str) -> AsyncIterator[trio.Process]:
+def _run(tmp_path: Path, handler: str, *extra: str) -> AbstractAsyncContextManager[trio.Process]:
     """``weixin-trio run hung_bot:HANDLER`` in a subprocess, killed if the test fails."""
-    proc = await trio.lowlevel.open_process(
-        [PY, "-m", "weixin_trio", "run", f"hung_bot:{handler}", "--state-dir", "state", *extra],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[2] / "src")},
-    )
-    try:
-        yield proc
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-        with trio.CancelScope(shield=True):
-            await proc.wait()
+    return cli_process(tmp_path, "run", f"hung_bot:{handler}", "--state-dir", "state", *extra)
 
 
 async def _login(tmp_path: Path, base_url: str) -> None:
@@ -432,9 +413,9 @@ async def _login(tmp_path: Path, base_url: str) -> None:
 async def _until_handling(fake: FakeILinkServer, proc: trio.Process, text: str) -> None:
     assert proc.stdout is not None
     seen = bytearray()
-    await _read_until(proc.stdout, b"running 1 account", seen)
+    await read_until(proc.stdout, b"running 1 account", seen)
     fake.inject_text("carol@im.wechat", text)
-    await _read_until(proc.stdout, f"handling {text}".encode(), seen)
+    await read_until(proc.stdout, f"handling {text}".encode(), seen)
 
 
 @pytest.mark.slow
@@ -472,7 +453,7 @@ async def test_a_second_signal_stops_a_hung_drain_at_once(
             # drains (nothing is running) and exits 0.
             async with _run(tmp_path, "echo") as proc:
                 assert proc.stdout is not None
-                await _read_until(proc.stdout, b"handled ping", bytearray())
+                await read_until(proc.stdout, b"handled ping", bytearray())
                 assert fake.sent_texts("carol@im.wechat") == ["echo ping"]
                 proc.send_signal(signal.SIGINT)
                 with trio.fail_after(10):

@@ -7,13 +7,8 @@ the process within seconds with exit code 130.
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import uuid
-from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -22,10 +17,11 @@ import trio
 from weixin_trio.redis import open_redis_store
 from weixin_trio.testing import FakeILinkServer
 
+from .._helpers import cli_process, read_until
 from ._conversation import save_accounts
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from pathlib import Path
 
     from tests._redis_server import RedisServer
 
@@ -37,34 +33,6 @@ async def forever(msg):
     print("handling", msg.text, flush=True)
     await trio.sleep_forever()
 """
-
-
-@asynccontextmanager
-async def process(tmp_path: Path, *args: str) -> AsyncIterator[trio.Process]:
-    """``python -m weixin_trio ARGS`` in ``tmp_path``, killed if the test fails."""
-    proc = await trio.lowlevel.open_process(
-        [sys.executable, "-m", "weixin_trio", *args],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[2] / "src")},
-    )
-    try:
-        yield proc
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-        with trio.CancelScope(shield=True):
-            await proc.wait()
-
-
-async def read_until(proc: trio.Process, needle: bytes) -> None:
-    assert proc.stdout is not None
-    seen = b""
-    while needle not in seen:
-        chunk = await proc.stdout.receive_some(4096)
-        assert chunk, f"exited before {needle!r}: {seen!r}"
-        seen += chunk
 
 
 async def cut_short(proc: trio.Process) -> None:
@@ -99,20 +67,20 @@ async def test_a_second_signal_cuts_a_hung_drain_with_redis(
             async with open_redis_store(redis_server.url, prefix=prefix) as store:
                 await save_accounts(store, [fake.default], base_url)
             if mode == "leased":
-                async with process(tmp_path, "run", "hung_bot:forever", *common) as bot:
-                    await read_until(bot, b"running a leased share")
+                async with cli_process(tmp_path, "run", "hung_bot:forever", *common) as bot:
+                    await read_until(bot.stdout, b"running a leased share")
                     fake.inject_text("carol@im.wechat", "ping")
-                    await read_until(bot, b"handling ping")
+                    await read_until(bot.stdout, b"handling ping")
                     await cut_short(bot)
             else:
                 async with (
-                    process(tmp_path, "run", "--fanout", *common) as poller,
-                    process(tmp_path, "worker", "hung_bot:forever", *common) as worker,
+                    cli_process(tmp_path, "run", "--fanout", *common) as poller,
+                    cli_process(tmp_path, "worker", "hung_bot:forever", *common) as worker,
                 ):
-                    await read_until(poller, b"running a leased share")
-                    await read_until(worker, b"worker handling")
+                    await read_until(poller.stdout, b"running a leased share")
+                    await read_until(worker.stdout, b"worker handling")
                     fake.inject_text("carol@im.wechat", "ping")
-                    await read_until(worker, b"handling ping")
+                    await read_until(worker.stdout, b"handling ping")
                     await cut_short(worker)
                     poller.send_signal(signal.SIGINT)  # nothing runs there: a plain stop
                     with trio.fail_after(15):
