@@ -1,7 +1,7 @@
 """Every exception class of weixin_trio, in one tree.
 
 Every error the library raises on purpose derives from [`WeixinError`][weixin_trio.WeixinError];
-two value errors of the sans-IO helpers derive from `ValueError`. The tree below is
+the crypto helpers' value error derives from `ValueError`. The tree below is
 checked against the classes by a test::
 
     WeixinError
@@ -18,7 +18,8 @@ checked against the classes by a test::
     ├── StoreError                the store could not be read or written
     │   ├── StoreUnavailableError the store's server cannot be reached right now
     │   ├── StoreLockedError      another writer holds the account's state directory
-    │   └── LeaseLostError        another process now holds the account's lease
+    │   ├── LeaseLostError        another process now holds the account's lease
+    │   └── UnencodableError      a record cannot be written as JSON (also a ValueError)
     ├── QrLoginError              a QR login failed
     │   ├── QrLoginExpired        the QR codes expired and the refresh budget is spent
     │   ├── VerifyCodeBlocked     too many wrong verify codes
@@ -27,8 +28,7 @@ checked against the classes by a test::
     ├── VoiceCodecUnavailable     no SILK codec installed
     └── MonitorCrashed            an internal failure stopped a monitor
     ValueError
-    ├── CryptoError               bad AES key, ciphertext or padding
-    └── UnencodableError          a value cannot be written as JSON
+    └── CryptoError               bad AES key, ciphertext or padding
     CliError                      (private) a command failed: one line on stderr, exit 1
 
 Messages never contain bot tokens, context tokens, AES keys or CDN query parameters:
@@ -236,6 +236,14 @@ class StoreError(WeixinError):
     """The store could not be read or written (the path is named, secrets are not)."""
 
 
+class UnencodableError(StoreError, ValueError):
+    """A record cannot be written as JSON (e.g. an int longer than Python's digit limit).
+
+    Nothing was written. Retrying cannot help; the monitor sets such a message aside.
+    Also a ``ValueError``, as the JSON encoder's own errors are.
+    """
+
+
 class StoreUnavailableError(StoreError):
     """The store's server cannot be reached right now (e.g. Redis is down).
 
@@ -308,8 +316,6 @@ class CryptoError(ValueError):
     """
 
 
-class UnencodableError(ValueError):
-    """A value cannot be written as JSON (e.g. an int longer than Python's digit limit)."""
 
 
 class CliError(Exception):

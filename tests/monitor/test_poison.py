@@ -233,3 +233,53 @@ def test_no_input_takes_a_redis_account_down(redis_server: RedisServer, plan: li
             await run_pipeline("redis", store, plan, real_time=True)
 
     trio.run(main)
+
+
+@pytest.mark.parametrize("kind", ["memory", "file"])
+async def test_a_message_the_store_cannot_encode_is_set_aside_not_fatal(
+    kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The store's encode error (a `ValueError` and a `StoreError`) reaches the monitor's
+    set-aside path: the batch's other messages are handled, the account goes on."""
+    from weixin_trio._wire import _parse
+
+    real_loads = _parse._loads
+
+    def loads_with_a_huge_int(body: bytes) -> Any:
+        # Stands in for a decoder that accepts what the store's encoder refuses.
+        obj = real_loads(body)
+        for msg in obj.get("msgs") or ():
+            if isinstance(msg, dict) and msg.get("x") == "HUGE":
+                msg["x"] = 10**5000
+        return obj
+
+    monkeypatch.setattr(_parse, "_loads", loads_with_a_huge_int)
+    fake = FakeILinkServer(seed=0, hold=0.05)
+    handled: list[int] = []
+
+    async def handler(msg: wx.Message) -> None:
+        handled.append(msg.message_id)
+
+    user = "enc@im.wechat"
+    store: wx.Store = wx.MemoryStore() if kind == "memory" else wx.FileStore(tmp_path)
+    with trio.fail_after(30):
+        async with wx.open_client(
+            token=fake.token,
+            base_url=fake.base_url,
+            transport=fake.transport(),
+            account_id=fake.default.bot_id,
+            pacing=None,
+        ) as client:
+            async with wx.open_monitor(client, handler, store=store) as monitor:
+                bad = fake.inject_message(user, [{"type": 1, "text_item": {"text": "a"}}], x="HUGE")
+                good = fake.inject_text(user, "b")
+                while not handled:  # noqa: ASYNC110 - the handler is the only signal
+                    await trio.sleep(0.01)
+                await monitor.wait_idle()
+        state = await store.load(fake.default.bot_id)
+        await store.aclose()
+    assert handled == [good]
+    [letter] = state.dead_letters
+    assert letter.message_id == bad
+    assert letter.error.startswith("malformed: ")
+    assert state.pending == ()

@@ -17,6 +17,9 @@ import trio
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 import weixin_trio as wx
+from weixin_trio._errors import (
+    UnencodableError,
+)
 from weixin_trio.store import (
     DeadLetter,
     JournalEntry,
@@ -112,6 +115,8 @@ async def test_an_unprintable_int_fails_only_its_own_write(tmp_path: Path, kind:
         with pytest.raises(StoreError, match="not encodable") as caught:
             await store.accept(ACCOUNT, cursor="c2", entries=[poison], context_tokens={})
         assert not isinstance(caught.value, StoreUnavailableError)  # retrying cannot help
+        assert isinstance(caught.value, UnencodableError)  # what the monitor sets aside
+        assert isinstance(caught.value, ValueError)
         with pytest.raises(StoreError, match="not encodable"):
             await store.dead_letter(ACCOUNT, DeadLetter(2, poison.raw, 1, "E", 1.0))
         after = sorted((p.name, p.stat().st_size) for p in tmp_path.rglob("*") if p.is_file())

@@ -157,7 +157,7 @@ class FileStore:
         except OSError as exc:
             raise _store_error(exc, files, f"{what} in {files.dir}") from exc
         except UnencodableError as exc:
-            raise StoreError(f"cannot {what} in {files.dir}: {exc}") from None
+            raise UnencodableError(f"cannot {what} in {files.dir}: {exc}") from None
 
     async def load(self, account: str) -> AccountState:
         """Load an account's state.
@@ -273,7 +273,7 @@ class FileStore:
             body = encode_json({**data, "account_id": account_id}, indent=1)
             await run_blocking(write_private, directory, _ACCOUNT, body)
         except UnencodableError as exc:
-            raise StoreError(f"cannot write {path}: {exc}") from None
+            raise UnencodableError(f"cannot write {path}: {exc}") from None
         except OSError as exc:
             raise _store_error(exc, None, f"write {path}") from exc
 

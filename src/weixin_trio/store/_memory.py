@@ -6,7 +6,6 @@ from typing import TYPE_CHECKING, Any, final
 
 import trio
 
-from ._base import StoreError
 from ._journal import (
     DEFAULT_SEEN_WINDOW,
     JournalState,
@@ -33,7 +32,7 @@ def _encodable(record: Mapping[str, Any]) -> Mapping[str, Any]:
     try:
         encode_json(record)
     except UnencodableError as exc:
-        raise StoreError(f"cannot journal a record: {exc}") from None
+        raise UnencodableError(f"cannot journal a record: {exc}") from None
     return record
 
 
