@@ -316,7 +316,5 @@ class CryptoError(ValueError):
     """
 
 
-
-
 class CliError(Exception):
     """A failure of the command line, reported as one line on stderr (exit code 1)."""
