@@ -24,6 +24,8 @@ import json
 import reprlib
 from typing import TYPE_CHECKING, Any, Final
 
+from .._errors import UnencodableError
+
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
@@ -31,6 +33,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "QUARANTINE_KEY",
+    "encode_json",
     "identity_problem",
     "journalable",
     "quarantine",
@@ -58,16 +61,30 @@ _summary.maxdict = 20
 _summary.maxlist = 20
 
 
-def _encode(value: Any) -> str:
-    """The store encoding: ASCII JSON (lone surrogates become ``\\udXXX`` escapes)."""
-    return json.dumps(value, ensure_ascii=True, separators=(",", ":"))
+def encode_json(value: Any, *, indent: int | None = None) -> bytes:
+    """``value`` as one ASCII JSON document ending in a newline (surrogate-safe).
+
+    ``ensure_ascii`` escapes every non-ASCII character, lone surrogates included, so the
+    bytes always encode and ``json.loads`` gives back the same strings. Ints of any
+    size that Python can print round-trip exactly.
+
+    Raises:
+        UnencodableError: ``value`` holds something JSON cannot express (an int beyond
+            ``sys.get_int_max_str_digits()``, a non-JSON type, nesting too deep).
+    """
+    separators = (",", ": ") if indent is not None else (",", ":")
+    try:
+        text = json.dumps(value, ensure_ascii=True, separators=separators, indent=indent)
+    except (ValueError, TypeError, OverflowError, RecursionError) as exc:
+        raise UnencodableError(f"not encodable as JSON: {type(exc).__name__}: {exc}") from None
+    return text.encode("ascii") + b"\n"
 
 
 def journalable(raw: Any) -> bool:
-    """Whether ``raw`` survives a JSON encode (what every store does with it)."""
+    """Whether ``raw`` survives the stores' JSON encoding (`encode_json`)."""
     try:
-        _encode(raw)
-    except (ValueError, TypeError, RecursionError, OverflowError):
+        encode_json(raw)
+    except UnencodableError:
         return False
     return True
 

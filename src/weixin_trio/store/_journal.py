@@ -17,13 +17,13 @@ as the same string.
 
 from __future__ import annotations
 
-import json
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from .._errors import UnencodableError
+from .._proto.quarantine import encode_json
 from ._base import AccountState, DeadLetter, JournalEntry, OutboxEntry
 
 if TYPE_CHECKING:
@@ -44,25 +44,6 @@ __all__ = [
 
 #: How many recently accepted message ids are remembered for dedupe.
 DEFAULT_SEEN_WINDOW = 10_000
-
-
-def encode_json(value: Any, *, indent: int | None = None) -> bytes:
-    """``value`` as one ASCII JSON document ending in a newline (surrogate-safe).
-
-    ``ensure_ascii`` escapes every non-ASCII character, lone surrogates included, so the
-    bytes always encode and ``json.loads`` gives back the same strings. Ints of any
-    size that Python can print round-trip exactly.
-
-    Raises:
-        UnencodableError: ``value`` holds something JSON cannot express (an int beyond
-            ``sys.get_int_max_str_digits()``, a non-JSON type, nesting too deep).
-    """
-    separators = (",", ": ") if indent is not None else (",", ":")
-    try:
-        text = json.dumps(value, ensure_ascii=True, separators=separators, indent=indent)
-    except (ValueError, TypeError, OverflowError, RecursionError) as exc:
-        raise UnencodableError(f"not encodable as JSON: {type(exc).__name__}: {exc}") from None
-    return text.encode("ascii") + b"\n"
 
 
 def accept_record(
