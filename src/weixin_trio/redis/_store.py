@@ -23,7 +23,7 @@ from ..store._base import (
     StoreError,
     StoreUnavailableError,
 )
-from ..store._journal import DEFAULT_SEEN_WINDOW
+from ..store._journal import DEFAULT_SEEN_WINDOW, encode_json
 from . import _scripts
 
 if TYPE_CHECKING:
@@ -76,9 +76,10 @@ def _sequenced(value: str) -> tuple[int, str]:
 
 
 def _dump(value: Any) -> str:
-    # ASCII JSON: a lone surrogate in a message becomes a ``\udXXX`` escape instead of
-    # failing the UTF-8 encoding of the script's arguments (and the account with it).
-    return json.dumps(value, ensure_ascii=True, separators=(",", ":"))
+    # The stores' ASCII JSON: a lone surrogate in a message becomes a ``\udXXX`` escape
+    # instead of failing the UTF-8 encoding of the script's arguments (and the account
+    # with it); what JSON cannot express raises UnencodableError, as in FileStore.
+    return encode_json(value)[:-1].decode("ascii")
 
 
 @final
