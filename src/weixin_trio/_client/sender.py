@@ -1,9 +1,11 @@
 """The per-account outbound queue: a few sender tasks serve every send of an account.
 
 httpx gets dearer per request when many tasks share one connection pool (DESIGN §11),
-so handler tasks hand their sends to a small, fixed set of sender tasks instead of
-each hitting the pool. The hand-off is unbuffered: a caller cancelled before a sender
-took its message leaves nothing behind.
+so handler tasks hand their sends to at most ``senders`` sender tasks instead of
+each hitting the pool. Sender tasks start on demand (a send waits and no sender is
+free) and exit after `SENDER_IDLE` seconds without work, so a parked account runs
+none. The hand-off is a FIFO queue the sender tasks take from: a caller cancelled
+before a sender took its message takes it back out, and nothing is sent.
 
 A send that fails for a transient reason (HTTP 5xx, a connection error, no answer,
 or ``ret -2`` once the governor's cool-down passed) is sent again with the **same**
@@ -17,6 +19,7 @@ Permanent failures (4xx, other ``ret`` codes) are raised at once.
 from __future__ import annotations
 
 import logging
+from collections import deque
 from typing import TYPE_CHECKING, final
 
 import attrs
@@ -32,12 +35,14 @@ if TYPE_CHECKING:
 
     from .pacing import SendGovernor
 
-__all__ = ["SEND_DEADLINE", "SendRetryPolicy", "Sender", "is_transient"]
+__all__ = ["SENDER_IDLE", "SEND_DEADLINE", "SendRetryPolicy", "Sender", "is_transient"]
 
 log = logging.getLogger("weixin_trio.api")
 
 #: A send without an answer after this long fails (the sender task moves on).
 SEND_DEADLINE = 60.0
+#: A sender task without work for this long exits (the next send starts one).
+SENDER_IDLE = 5.0
 
 
 @attrs.frozen
@@ -93,13 +98,18 @@ def is_transient(exc: Exception) -> bool:
 class _Job:
     msg: WeixinMessage
     done: trio.Event = attrs.field(factory=trio.Event)
+    taken: bool = False
     result: SendResult | None = None
     error: Exception | None = None
 
 
+def _closing(what: str) -> _ClientClosing:
+    return _ClientClosing(f"send aborted: the client is {what}", endpoint="ilink/bot/sendmessage")
+
+
 @final
 class Sender:
-    """The send queue of one account: ``senders`` tasks running `run` serve it.
+    """The send queue of one account: up to ``senders`` tasks, started by `run`'s nursery.
 
     It owns the queue, the sender tasks and the send governor (pacing, cool-down).
     """
@@ -119,7 +129,15 @@ class Sender:
         self.governor = governor
         self.retry = retry
         self._closed = False
-        self._in, self._out = trio.open_memory_channel[_Job](0)
+        self._jobs: deque[_Job] = deque()
+        self._idle = trio.lowlevel.ParkingLot()  # sender tasks waiting for a job
+        self._workers = 0
+        self._nursery: trio.Nursery | None = None
+
+    @property
+    def workers(self) -> int:
+        """Sender tasks running now (0 while the account sends nothing)."""
+        return self._workers
 
     async def submit(self, msg: WeixinMessage) -> SendResult:
         """Send ``msg`` through a sender task, retrying transient failures.
@@ -170,48 +188,82 @@ class Sender:
 
     async def _attempt(self, msg: WeixinMessage) -> SendResult:
         if self._closed:
-            raise _ClientClosing(
-                "send aborted: the client is closed", endpoint="ilink/bot/sendmessage"
-            )
+            raise _closing("closed")
         job = _Job(msg)
-        await self._in.send(job)
-        await job.done.wait()
+        self._jobs.append(job)
+        self._wake()
+        try:
+            await job.done.wait()
+        finally:
+            if not job.taken:  # cancelled before a sender took it: nothing is sent
+                self._jobs.remove(job)
         if job.error is not None:
             raise job.error
         assert job.result is not None
         return job.result
 
+    def _wake(self) -> None:
+        """A job waits: wake an idle sender task, or start one if fewer than ``senders``."""
+        if self._idle:
+            self._idle.unpark()
+        elif self._nursery is not None and self._workers < self._senders:
+            self._workers += 1
+            self._nursery.start_soon(self._worker)
+
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """Run the sender tasks until cancelled."""
+        """Host the sender tasks until cancelled; queued sends then fail as closing.
+
+        Cancellation:
+            The way to stop it: sends in flight are aborted.
+        """
         try:
             async with trio.open_nursery() as nursery:
-                for _ in range(self._senders):
-                    nursery.start_soon(self._sender)
+                self._nursery = nursery
+                for _ in range(min(len(self._jobs), self._senders)):
+                    self._wake()  # sends queued before the start
                 task_status.started()
+                await trio.sleep_forever()
         finally:
             self._closed = True
+            self._nursery = None
+            while self._jobs:
+                job = self._jobs.popleft()
+                job.taken = True
+                job.error = _closing("closing")
+                job.done.set()
 
-    async def _sender(self) -> None:
-        async for job in self._out:
-            try:
-                if self.governor is not None:
-                    await self.governor.acquire()
-                with trio.fail_after(SEND_DEADLINE):
-                    job.result = await self._send(job.msg)
-            except trio.TooSlowError:
+    async def _worker(self) -> None:
+        try:
+            while True:
+                while self._jobs:
+                    job = self._jobs.popleft()
+                    job.taken = True
+                    await self._serve(job)
+                with trio.CancelScope(deadline=trio.current_time() + SENDER_IDLE) as idle:
+                    await self._idle.park()
+                if idle.cancelled_caught and not self._jobs:
+                    return
+        finally:
+            self._workers -= 1
+
+    async def _serve(self, job: _Job) -> None:
+        try:
+            if self.governor is not None:
+                await self.governor.acquire()
+            with trio.CancelScope(deadline=trio.current_time() + SEND_DEADLINE) as deadline:
+                job.result = await self._send(job.msg)
+            if deadline.cancelled_caught:
                 job.error = TransportError(
                     f"sendmessage: no answer within {SEND_DEADLINE:g} s",
                     endpoint="ilink/bot/sendmessage",
                 )
-            except RateLimitedError as exc:
-                if self.governor is not None:
-                    self.governor.throttled()
-                job.error = exc
-            except Exception as exc:
-                job.error = exc
-            finally:
-                if job.result is None and job.error is None:  # cancelled mid-send
-                    job.error = _ClientClosing(
-                        "send aborted: the client is closing", endpoint="ilink/bot/sendmessage"
-                    )
-                job.done.set()
+        except RateLimitedError as exc:
+            if self.governor is not None:
+                self.governor.throttled()
+            job.error = exc
+        except Exception as exc:
+            job.error = exc
+        finally:
+            if job.result is None and job.error is None:  # cancelled mid-send
+                job.error = _closing("closing")
+            job.done.set()

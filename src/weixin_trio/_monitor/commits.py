@@ -3,7 +3,9 @@
 - `Drain`: once a stop begins, shielded work
   (handler attempts, store calls) is bounded by one drain deadline;
 - `Commits`: done marks, failure counts and dead letters are buffered and written by
-  one flusher task, each store call shielded and bounded by the drain deadline.
+  one flusher task, each store call shielded and bounded by the drain deadline. The
+  flusher starts when something is buffered and exits after `FLUSHER_IDLE` seconds
+  without work, so a parked account runs none.
 """
 
 from __future__ import annotations
@@ -27,6 +29,9 @@ if TYPE_CHECKING:
 __all__ = ["Commits", "Drain"]
 
 log = logging.getLogger("weixin_trio.monitor")
+
+#: The flusher task exits after this long without anything to write.
+FLUSHER_IDLE = 5.0
 
 
 @final
@@ -115,18 +120,38 @@ class Commits:
         self._failures: dict[int, int] = {}
         self._dead: list[DeadLetter] = []
         self._dirty = trio.Event()
+        self._nursery: trio.Nursery | None = None
+        self._flusher: trio.CancelScope | None = None
+
+    def start(self, nursery: trio.Nursery) -> None:
+        """Run the flusher in ``nursery`` whenever something is buffered."""
+        self._nursery = nursery
+        if self._dirty.is_set():
+            self._wake()
+
+    def stop(self) -> None:
+        """Start no flusher any more and stop the running one (after its store call)."""
+        self._nursery = None
+        if self._flusher is not None:
+            self._flusher.cancel()
+
+    def _wake(self) -> None:
+        self._dirty.set()
+        if self._flusher is None and self._nursery is not None:
+            self._flusher = trio.CancelScope()
+            self._nursery.start_soon(self._flush_loop, self._flusher)
 
     def finished(self, message_id: int | None) -> None:
         """A message finished (``None``: it stays pending); wake the flusher."""
         if message_id is not None:
             self._done_ids.append(message_id)
             self._failures.pop(message_id, None)
-        self._dirty.set()
+        self._wake()
 
     def failed(self, message_id: int, attempts: int) -> None:
         """Record the failure count, so a restart continues it."""
         self._failures[message_id] = attempts
-        self._dirty.set()
+        self._wake()
 
     def dead_letter(self, letter: DeadLetter) -> None:
         """Buffer a dead letter (written with the next commit)."""
@@ -139,26 +164,40 @@ class Commits:
             return MonitorCrashed(lost)
         return MonitorCrashed(f"{self._account}: {what}: {exc}")
 
-    async def flush_loop(self) -> None:
-        """Write what is buffered whenever something finished, until the stop."""
-        while True:
-            await self._dirty.wait()
-            self._dirty = trio.Event()
-            try:
-                # Each store call is shielded, so a stop does not cut a write in half;
-                # the drain deadline bounds it (a hung store cannot hold the stop), and
-                # what is not written stays buffered for the shutdown's final write.
-                if not await self.write(lambda: self._drain.deadline):
-                    return
-                self._retry_backoff.reset()  # the next outage starts a new streak
-            except StoreUnavailableError as exc:
-                # The marks stay buffered; a lost mark only means a redelivery later.
-                self._counters.store_failures += 1
-                log.warning("%s: cannot write done marks (%s); retrying", self._account, exc)
-                self._dirty.set()
-                await trio.sleep(self._retry_backoff.next_delay())
-            except Exception as exc:
-                raise self.crash(exc, "cannot write the journal") from exc
+    async def _flush_loop(self, scope: trio.CancelScope) -> None:
+        """Write what is buffered whenever something finished, until idle or the stop."""
+        try:
+            with scope:
+                while True:
+                    with trio.CancelScope(deadline=trio.current_time() + FLUSHER_IDLE) as idle:
+                        await self._dirty.wait()
+                    if idle.cancelled_caught and not self._dirty.is_set():
+                        return
+                    self._dirty = trio.Event()
+                    if not await self._flush_once():
+                        return
+        finally:
+            if self._flusher is scope:
+                self._flusher = None
+
+    async def _flush_once(self) -> bool:
+        """One group commit; ``False`` once a call was cut (the stop's deadline)."""
+        try:
+            # Each store call is shielded, so a stop does not cut a write in half;
+            # the drain deadline bounds it (a hung store cannot hold the stop), and
+            # what is not written stays buffered for the shutdown's final write.
+            if not await self.write(lambda: self._drain.deadline):
+                return False
+            self._retry_backoff.reset()  # the next outage starts a new streak
+        except StoreUnavailableError as exc:
+            # The marks stay buffered; a lost mark only means a redelivery later.
+            self._counters.store_failures += 1
+            log.warning("%s: cannot write done marks (%s); retrying", self._account, exc)
+            self._dirty.set()
+            await trio.sleep(self._retry_backoff.next_delay())
+        except Exception as exc:
+            raise self.crash(exc, "cannot write the journal") from exc
+        return True
 
     async def write(self, deadline: Callable[[], float]) -> bool:
         """Write buffered done marks, failure counts and dead letters.

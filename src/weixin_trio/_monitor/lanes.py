@@ -5,8 +5,10 @@ lane runs at a time, so a user's messages are handled strictly in arrival order,
 different lanes run concurrently. FIFO does not rely on trio's task start order: the
 next item of a lane is only taken after the previous one finished.
 
-The dispatcher acquires the limiter *before* it spawns a handler task (backpressure:
-tasks never pile up waiting for a slot) and the task releases it in ``finally``.
+The dispatcher takes a limiter slot *before* it spawns a handler task (backpressure:
+tasks never pile up waiting for a slot) and the task releases it in ``finally``. It
+has no task of its own: `Dispatcher.submit` starts a lane's item at once when a slot
+is free, and a finishing item starts the next ready lane (no hop through a queue task).
 """
 
 from __future__ import annotations
@@ -40,10 +42,14 @@ class Lane(Generic[W]):
 class Dispatcher(Generic[W]):
     """Runs ``run(lane, item)`` for queued items, lane by lane, under ``limiter``.
 
+    Items start in the nursery given to `attach` (or to `run`); until then, and after
+    `close`, they stay queued.
+
     Args:
         run: The per-item coroutine (the handler wrapper). It must not raise
             ``Exception``; it is the wrapper's job to isolate handler failures.
-        limiter: Bounds how many items run at once across all lanes.
+        limiter: Bounds how many items run at once across all lanes (the dispatcher
+            must be its only borrower).
     """
 
     def __init__(
@@ -52,7 +58,8 @@ class Dispatcher(Generic[W]):
         self._run = run
         self._limiter = limiter
         self._lanes: dict[str, Lane[W]] = {}
-        self._ready_in, self._ready_out = trio.open_memory_channel[Lane[W]](math.inf)
+        self._ready: deque[Lane[W]] = deque()
+        self._nursery: trio.Nursery | None = None
 
     @property
     def lanes(self) -> int:
@@ -71,10 +78,14 @@ class Dispatcher(Generic[W]):
         lane.queue.append(item)
         self._schedule(lane)
 
-    def _schedule(self, lane: Lane[W]) -> None:
-        if lane.running is None and not lane.scheduled and lane.queue:
-            lane.scheduled = True
-            self._ready_in.send_nowait(lane)
+    def attach(self, nursery: trio.Nursery) -> None:
+        """Start items in ``nursery`` from now on (queued ones as slots allow)."""
+        self._nursery = nursery
+        self._start_ready()
+
+    def close(self) -> None:
+        """Start no new item; queued items stay queued (running ones go on)."""
+        self._nursery = None
 
     async def run(
         self,
@@ -82,15 +93,33 @@ class Dispatcher(Generic[W]):
         *,
         task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
     ) -> None:
-        """Start lanes as capacity allows, spawning their tasks into ``nursery``.
+        """`attach` ``nursery`` while this runs, then `close`.
 
         Cancellation:
             Stops starting new items; queued items stay queued.
         """
-        task_status.started()
-        async for lane in self._ready_out:
+        self.attach(nursery)
+        try:
+            task_status.started()
+            await trio.sleep_forever()
+        finally:
+            self.close()
+
+    def _schedule(self, lane: Lane[W]) -> None:
+        if lane.running is None and not lane.scheduled and lane.queue:
+            lane.scheduled = True
+            self._ready.append(lane)
+            self._start_ready()
+
+    def _start_ready(self) -> None:
+        """Start ready lanes' next items while the limiter has free slots."""
+        while self._ready and self._nursery is not None:
             token = object()
-            await self._limiter.acquire_on_behalf_of(token)
+            try:
+                self._limiter.acquire_on_behalf_of_nowait(token)
+            except trio.WouldBlock:
+                return
+            lane = self._ready.popleft()
             lane.scheduled = False
             if not lane.queue:  # drained by someone else meanwhile (an interrupt)
                 self._limiter.release_on_behalf_of(token)
@@ -99,7 +128,7 @@ class Dispatcher(Generic[W]):
                 continue
             item = lane.queue.popleft()
             lane.running = item
-            nursery.start_soon(self._run_item, lane, item, token)
+            self._nursery.start_soon(self._run_item, lane, item, token)
 
     async def _run_item(self, lane: Lane[W], item: W, token: object) -> None:
         try:
@@ -108,6 +137,9 @@ class Dispatcher(Generic[W]):
             self._limiter.release_on_behalf_of(token)
             lane.running = None
             if lane.queue:
-                self._schedule(lane)
+                lane.scheduled = True
+                self._ready.append(lane)
             elif self._lanes.get(lane.key) is lane:
                 del self._lanes[lane.key]
+            if trio.current_effective_deadline() != -math.inf:  # not being cancelled
+                self._start_ready()

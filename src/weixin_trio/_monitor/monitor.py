@@ -1,7 +1,8 @@
 """``Monitor``: the long-poll task and durable acceptance of one account's messages.
 
 Structure (DESIGN §5): one nursery per monitor; the poll loop runs in its own cancel
-scope. The monitor holds its parts (no mixin): `Handling` (lanes, handler runs, the
+scope and is the only task of a parked monitor (handler tasks and the flusher start
+when there is work). The monitor holds its parts (no mixin): `Handling` (lanes, handler runs, the
 runner's host), `Drain` (a stop's bounded drain) and `Commits` (done marks).
 
 Delivery: a batch's accepted messages and its new cursor are journaled in one atomic
@@ -129,7 +130,6 @@ class Monitor(metaclass=NoPublicConstructor):
         self._seen_order: deque[int] = deque()
         self._seen_window = DEFAULT_SEEN_WINDOW
         self._poll_scope = trio.CancelScope()
-        self._service_scope = trio.CancelScope()
         self._body_scope: trio.CancelScope | None = None
         self._stop_requested = False
         self._paused_until: float | None = None
@@ -256,24 +256,21 @@ class Monitor(metaclass=NoPublicConstructor):
     async def _start(self, nursery: trio.Nursery) -> None:
         if self._notify:
             await self._notify_start()
-        nursery.start_soon(self._services, nursery)
+        # No service tasks: handler tasks start from dispatch, the flusher on demand.
+        self._handling.dispatcher.attach(nursery)
+        self._commits.start(nursery)
         for entry in self._redelivery:
             self._counters.redelivered += 1
             self._handling.dispatch(entry)
         self._redelivery = []
         await nursery.start(self._poll_loop)
 
-    async def _services(self, nursery: trio.Nursery) -> None:
-        with self._service_scope:
-            async with trio.open_nursery() as services:
-                services.start_soon(self._handling.dispatcher.run, nursery)
-                services.start_soon(self._commits.flush_loop)
-
     def _begin_stop(self) -> None:
         if self._drain.stopping:
             return
         self._poll_scope.cancel()
-        self._service_scope.cancel()
+        self._handling.dispatcher.close()
+        self._commits.stop()
         self._drain.begin(trio.current_time() + self._drain_timeout)
 
     async def _shutdown(self) -> None:
