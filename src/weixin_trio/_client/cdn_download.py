@@ -22,7 +22,6 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Final, final
 
-import httpx
 import trio
 
 from .._errors import CdnError
@@ -96,6 +95,8 @@ async def download_media(
         encrypt_query_param=media.encrypt_query_param,
         full_url=media.full_url,
     )
+    import httpx  # imported when media moves: a text-only bot never imports httpx
+
     check_cdn_host(url, endpoints.cdn_hosts)
     try:
         key = image_key(aes_key_hex, media.aes_key)  # hex aeskey first, then media.aes_key

@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Final, Literal, TypeAlias, final
 
 import attrs
-import httpx
 import trio
 
 from .. import _wire as w
@@ -245,6 +244,8 @@ async def _post_with_retries(
     filesize: int,
     progress: Progress | None,
 ) -> str:
+    import httpx  # imported when media moves: a text-only bot never imports httpx
+
     backoff = Backoff(retry_delay=1.0, backoff_delay=2.0, max_failures=UPLOAD_ATTEMPTS)
     last: CdnError | None = None
     for attempt in range(1, UPLOAD_ATTEMPTS + 1):

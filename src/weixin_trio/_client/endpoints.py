@@ -5,8 +5,14 @@ helpers that only talk to the server or the CDN (media transfer, typing) take it
 instead of the whole client. It knows nothing of high-level sends. Every request goes
 through `Endpoints._call`, which builds headers, encodes the body, performs the request
 and translates every failure into the tree of ``weixin_trio._errors``. Nothing here has
-a ``timeout=`` argument: callers scope with trio (``trio.move_on_after``); the httpx
-timeouts are only a safety net.
+a ``timeout=`` argument: callers scope with trio (``trio.move_on_after``); the HTTP
+layer's deadlines are only a safety net.
+
+Request heads are cheap: the static headers of the account (PROTOCOL §1.4: content
+type, ``AuthorizationType``, the bearer token, app id, client version, route tag) are
+encoded once, as bytes, when the object is built; per request only ``X-WECHAT-UIN``
+(fresh for every POST), ``Host`` and ``Content-Length`` are added. httpx is not
+imported here (the HTTP layer is ``weixin_trio._http``).
 """
 
 from __future__ import annotations
@@ -16,7 +22,6 @@ import re
 from typing import TYPE_CHECKING, Any, Final, TypeVar, final
 
 import attrs
-import httpx
 
 from .. import _wire as w
 from .._errors import (
@@ -28,14 +33,19 @@ from .._errors import (
     StaleTokenError,
     TransportError,
 )
+from .._http.target import Target
 from .._proto.client_ids import SendResult
-from .._proto.headers import common_headers, join_url, post_headers
+from .._proto.headers import common_headers, get_headers, join_url, post_headers, x_wechat_uin
 from .._proto.redact import Secret, redact_body
 from .state import DEFAULT_LONG_POLL_MS
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
+    import httpx
+
+    from .._http.api import Http
+    from .._http.cdn_client import LazyCdnClient
     from .state import LiveState
 
 __all__ = ["DEFAULT_BASE_URL", "DEFAULT_CDN_BASE_URL", "DEFAULT_LONG_POLL_MS", "Endpoints"]
@@ -56,6 +66,25 @@ EP_GET_BOT_QRCODE: Final = "ilink/bot/get_bot_qrcode"
 EP_GET_QRCODE_STATUS: Final = "ilink/bot/get_qrcode_status"
 
 _DECIMAL_RE: Final = re.compile(r"-?[0-9]+")
+_UIN: Final = "X-WECHAT-UIN"
+# Safety nets only: the real deadlines are the callers' trio scopes. sendmessage and
+# getuploadurl use 15 s in the references and getconfig 10 s; 30 s leaves room for a
+# slow but live server.
+_REQUEST_DEADLINE: Final = 30.0
+
+
+def _encode_headers(headers: Mapping[str, str]) -> bytes:
+    return "".join(f"{k}: {v}\r\n" for k, v in headers.items()).encode("utf-8")
+
+
+def _split_at_uin(headers: Mapping[str, str]) -> tuple[bytes, bytes]:
+    """The encoded header lines before and after ``X-WECHAT-UIN`` (order kept)."""
+    names = list(headers)
+    at = names.index(_UIN)
+    before = {k: headers[k] for k in names[:at]}
+    after = {k: headers[k] for k in names[at + 1 :]}
+    return _encode_headers(before), _encode_headers(after)
+
 
 T = TypeVar("T")
 
@@ -78,8 +107,8 @@ class Endpoints:
         base_url: str,
         cdn_base_url: str,
         account_id: str,
-        http: httpx.AsyncClient,
-        poll_http: httpx.AsyncClient,
+        http: Http,
+        cdn_http: LazyCdnClient,
         app_id: str,
         version: str,
         bot_agent: str,
@@ -93,18 +122,38 @@ class Endpoints:
         self.cdn_base_url = cdn_base_url
         self.account_id = account_id
         self._http = http
-        self._poll_http = poll_http
+        self._cdn_http = cdn_http
         self._base_info = w.BaseInfo(channel_version=version, bot_agent=bot_agent)
         self._common = common_headers(app_id=app_id, client_version=version, route_tag=route_tag)
         self._state = state
+        # The static part of every request head, encoded once (validated by post_headers).
+        self._post_auth = _split_at_uin(
+            post_headers(
+                token=self._token.get() if self._token else None, common=self._common, uin=""
+            )
+        )
+        self._post_anon = _split_at_uin(post_headers(token=None, common=self._common, uin=""))
+        self._get_head = _encode_headers(get_headers(self._common))
+        self._targets: dict[tuple[str, str], Target] = {}
 
     def __repr__(self) -> str:
         return f"<Endpoints account={self.account_id!r} base_url={self.base_url!r}>"
 
     @property
     def cdn_http(self) -> httpx.AsyncClient:
-        """The HTTP client used for CDN transfers (no iLink headers are sent there)."""
-        return self._http
+        """The httpx client used for CDN transfers (no iLink headers are sent there).
+
+        Created on first use: an account that never transfers media owns none.
+        """
+        return self._cdn_http.get()
+
+    async def aclose(self) -> None:
+        """Close the CDN client if one was created here.
+
+        Cancellation:
+            The close is shielded (it only closes connections).
+        """
+        await self._cdn_http.aclose()
 
     @property
     def base_info(self) -> w.BaseInfo:
@@ -127,25 +176,30 @@ class Endpoints:
         require_ret_zero: bool = False,
         long_poll: bool = False,
     ) -> tuple[T, dict[str, Any]]:
-        url = join_url(base_url or self.base_url, endpoint, params)
-        http = self._poll_http if long_poll else self._http
-        timeout = self._long_poll_timeout() if long_poll else httpx.USE_CLIENT_DEFAULT
+        base = base_url or self.base_url
         try:
-            if method == "POST":
-                headers = post_headers(
-                    token=self._token.get() if authenticated and self._token else None,
-                    common=self._common,
-                )
-                response = await http.post(
-                    url, content=w.dumps(body), headers=headers, timeout=timeout
-                )
+            if params:
+                target = Target(join_url(base, endpoint, params))
             else:
-                response = await http.get(url, headers=self._common, timeout=timeout)
-            raw = response.content
-        except httpx.HTTPError as exc:
-            # httpx messages can embed the URL; name only the failure class.
-            raise TransportError(f"{endpoint}: {type(exc).__name__}", endpoint=endpoint) from exc
-        status = response.status_code
+                target = self._targets.get((base, endpoint)) or self._target(base, endpoint)
+        except ValueError as exc:
+            raise TransportError(f"{endpoint}: unsupported URL", endpoint=endpoint) from exc
+        if method == "POST":
+            before, after = self._post_auth if authenticated else self._post_anon
+            head = b"".join((before, b"X-WECHAT-UIN: ", x_wechat_uin().encode(), b"\r\n", after))
+            content = w.dumps(body)
+            verb = b"POST"
+        else:
+            head, content, verb = self._get_head, b"", b"GET"
+        status, raw = await self._http.request(
+            verb,
+            target,
+            head,
+            content,
+            endpoint=endpoint,
+            max_seconds=self._long_poll_timeout() if long_poll else _REQUEST_DEADLINE,
+            long_poll=long_poll,
+        )
         if not 200 <= status < 300:
             text = raw.decode("utf-8", "replace")
             text = self._scrub(redact_body(text))
@@ -170,11 +224,15 @@ class Endpoints:
             return text.replace(secret, "<redacted>")
         return text
 
-    def _long_poll_timeout(self) -> httpx.Timeout:
+    def _target(self, base: str, endpoint: str) -> Target:
+        target = self._targets[base, endpoint] = Target(join_url(base, endpoint))
+        return target
+
+    def _long_poll_timeout(self) -> float:
         # Safety net only: the real deadline is the caller's trio scope. It must exceed
-        # the server's hold, or httpx would abort every idle poll.
+        # the server's hold, or the HTTP layer would abort every idle poll.
         hold = self._state.long_poll_hint_ms / 1000
-        return httpx.Timeout(connect=15.0, read=max(hold + 30.0, 60.0), write=15.0, pool=15.0)
+        return max(hold + 30.0, 60.0)
 
     # --- endpoints ----------------------------------------------------------------
 

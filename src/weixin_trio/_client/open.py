@@ -1,20 +1,29 @@
-"""``open_client``: owns the HTTP clients and the sender tasks of one bot account.
+"""``open_client``: owns the HTTP path and the sender tasks of one bot account.
 
 It builds the client's components (no inheritance): the account's `LiveState`, the
 `Endpoints` layer, the `Messenger` and the `Sender` (queue, sender tasks, governor),
 and the `ILinkClient` facade that holds them.
+
+HTTP: by default every client of one trio run uses the run's shared connection pool
+(``weixin_trio._http``: h11 on trio streams; a parked account holds one connection,
+sends share a few). With ``transport=`` the client gets its own pool whose streams are
+answered in-process by that httpx transport; a user-supplied ``http_client`` takes the
+httpx path. httpx is imported only for those and for CDN transfers.
 """
 
 from __future__ import annotations
 
-import functools
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import TYPE_CHECKING, Protocol
 from urllib.parse import urlsplit
 
-import httpx
 import trio
 
+from .._http.api import SplitHttp
+from .._http.cdn_client import LazyCdnClient
+from .._http.pool import Pool
+from .._http.shared import shared_pool
+from .._http.tls import ssl_context
 from .._proto.headers import sanitize_bot_agent
 from .._proto.log_redaction import install_httpx_log_redaction
 from .._proto.send_windows import SendWindowPolicy, SendWindows
@@ -31,6 +40,10 @@ from .state import LiveState
 if TYPE_CHECKING:
     import ssl
     from collections.abc import AsyncIterator, Collection, Mapping
+
+    import httpx
+
+    from .._http.api import Http
 
 __all__ = ["DEFAULT_BOT_AGENT", "AccountLike", "open_client"]
 
@@ -55,16 +68,40 @@ DEFAULT_PACING = Pacing()
 DEFAULT_SEND_RETRY = SendRetryPolicy()
 DEFAULT_SEND_WINDOW = SendWindowPolicy()
 
-# Safety nets only; deadlines are trio cancel scopes. sendmessage/getuploadurl use 15 s
-# in the references and getconfig 10 s; 30 s leaves room for a slow but live server.
-_API_TIMEOUT = httpx.Timeout(30.0, connect=15.0)
-_LIMITS = httpx.Limits(max_connections=32, max_keepalive_connections=16)
 
-
-@functools.cache
 def _ssl_context() -> ssl.SSLContext:
     """One TLS context for every client this process creates (loading CAs costs ~1 MiB)."""
-    return httpx.create_ssl_context()
+    return ssl_context()
+
+
+async def _open_http(
+    stack: AsyncExitStack,
+    http_client: httpx.AsyncClient | None,
+    poll_http_client: httpx.AsyncClient | None,
+    transport: httpx.AsyncBaseTransport | None,
+) -> Http:
+    """The request path for the given options (see `open_client`)."""
+    pool: Pool | None = None
+    if http_client is None or (poll_http_client is None and transport is not None):
+        if transport is not None:
+            from .._http.transport_stream import transport_connector
+
+            pool = Pool(transport_connector(transport))
+            stack.push_async_callback(pool.aclose)
+        else:
+            pool = await stack.enter_async_context(shared_pool())
+    if http_client is None and poll_http_client is None:
+        assert pool is not None
+        return pool
+    from .._http.httpx_adapter import HttpxAdapter
+
+    if http_client is None:
+        assert pool is not None
+        assert poll_http_client is not None
+        return SplitHttp(pool, HttpxAdapter(poll_http_client))
+    if poll_http_client is not None or pool is None:
+        return HttpxAdapter(http_client, poll_http_client)
+    return SplitHttp(HttpxAdapter(http_client), pool)
 
 
 @asynccontextmanager
@@ -98,15 +135,18 @@ async def open_client(
         cdn_base_url: The CDN base for media.
         account_id: Name of the account in logs, stores and reply ids (default: a
             hash-free label derived from nothing secret, ``"default"``).
-        http_client: An ``httpx.AsyncClient`` to use for every request but the long
-            poll. It is honoured as given (its timeouts, proxies, transport) and not
+        http_client: An ``httpx.AsyncClient`` to use for every request (and CDN
+            transfers). This takes the httpx path instead of the lean built-in one;
+            the client is honoured as given (its timeouts, proxies, transport) and not
             closed by this function.
-        poll_http_client: A client for the long poll. Default: a dedicated client (own
-            connection pool) with a read timeout longer than the server's hold; when
-            only ``http_client`` is given, that client is used with a per-request
-            long-poll timeout.
-        transport: An httpx transport for both clients created here, e.g.
-            ``FakeILinkServer.transport()`` in tests.
+        poll_http_client: An ``httpx.AsyncClient`` for the long poll (the httpx path
+            too). Default: the built-in path, a connection of its own per parked poll
+            with a deadline longer than the server's hold; when only ``http_client``
+            is given, that client is used with a per-request long-poll timeout.
+        transport: An httpx transport that answers every request of this client
+            in-process, e.g. ``FakeILinkServer.transport()`` or
+            ``httpx.MockTransport`` in tests. The built-in HTTP/1.1 code still runs
+            (with a pool of its own); only the socket is replaced.
         bot_agent: ``base_info.bot_agent``; sanitised per PROTOCOL §1.5.
         route_tag: ``SKRouteTag`` header value, when your deployment needs one.
         app_id: ``iLink-App-Id``.
@@ -137,35 +177,19 @@ async def open_client(
     as one ``ExceptionGroup`` of them.
 
     Cancellation:
-        Leaving the block closes the HTTP clients this function created; in-flight
-        sends are aborted.
+        Leaving the block closes the connections and clients this function created
+        (the shared pool's when this was its last client); in-flight sends are
+        aborted.
     """
     if account is not None:
         token = token or account.token
         if base_url == DEFAULT_BASE_URL:
             base_url = account.base_url
         account_id = account_id or account.account_id
-    injected = http_client is not None
     with unwrap_single_error():
         async with AsyncExitStack() as stack:
-            if http_client is None:
-                http_client = await stack.enter_async_context(
-                    httpx.AsyncClient(
-                        transport=transport,
-                        timeout=_API_TIMEOUT,
-                        limits=_LIMITS,
-                        verify=_ssl_context(),
-                    )
-                )
-            if poll_http_client is None:
-                if transport is not None or not injected:
-                    poll_http_client = await stack.enter_async_context(
-                        httpx.AsyncClient(
-                            transport=transport, timeout=_API_TIMEOUT, verify=_ssl_context()
-                        )
-                    )
-                else:
-                    poll_http_client = http_client
+            http = await _open_http(stack, http_client, poll_http_client, transport)
+            cdn_http = LazyCdnClient(http_client, transport)
             state = LiveState(
                 context_tokens=context_tokens,
                 send_windows=None if send_window is None else SendWindows(send_window),
@@ -175,8 +199,8 @@ async def open_client(
                 base_url=base_url,
                 cdn_base_url=cdn_base_url,
                 account_id=account_id or "default",
-                http=http_client,
-                poll_http=poll_http_client,
+                http=http,
+                cdn_http=cdn_http,
                 app_id=app_id,
                 version=__version__,
                 bot_agent=sanitize_bot_agent(bot_agent, default=DEFAULT_BOT_AGENT)
@@ -188,6 +212,7 @@ async def open_client(
                 if cdn_hosts is not None
                 else DEFAULT_CDN_HOSTS | {urlsplit(cdn_base_url).hostname or ""} - {""},
             )
+            stack.push_async_callback(endpoints.aclose)
             messenger = Messenger(endpoints, state, markdown=markdown, text_limit=text_limit)
             client = ILinkClient._create(endpoints, state, messenger)
             governor = None if pacing is None else SendGovernor(pacing)
