@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_CDN_HOSTS",
+    "DEFAULT_MAX_DOWNLOAD",
     "check_cdn_host",
     "choose_download_url",
     "choose_upload_url",
@@ -50,6 +51,8 @@ __all__ = [
 
 DEFAULT_CDN_HOSTS: Final = frozenset({"novac2c.cdn.weixin.qq.com"})
 """Host of the default CDN base ``https://novac2c.cdn.weixin.qq.com/c2c``."""
+DEFAULT_MAX_DOWNLOAD: Final = 100 * 1024 * 1024
+"""Size cap of a media download (100 MiB) when the caller gives no ``max_bytes``."""
 
 # Characters JavaScript's encodeURIComponent leaves alone besides ASCII letters and
 # digits. quote() always keeps "_.-~"; the rest must be listed.

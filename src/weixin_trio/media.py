@@ -19,10 +19,11 @@ Deliberate differences from the reference:
 
 from __future__ import annotations
 
-import enum
 import re
 from typing import Any, Final
 from urllib.parse import urlsplit
+
+from ._proto.media_kind import MediaKind
 
 __all__ = [
     "DEFAULT_MIME",
@@ -93,19 +94,6 @@ _MIME_TO_EXTENSION: Final[dict[str, str]] = {
     "text/plain": ".txt",
     "text/csv": ".csv",
 }
-
-
-class MediaKind(enum.Enum):
-    """Kind of an outbound media message.
-
-    The values are the getuploadurl ``media_type`` numbers (``UploadMediaType``, §3.3);
-    they are *not* ``MessageItemType`` values.
-    """
-
-    IMAGE = 1
-    VIDEO = 2
-    FILE = 3
-    VOICE = 4
 
 
 def _posix_extname(path: str) -> str:

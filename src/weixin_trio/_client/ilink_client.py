@@ -8,7 +8,6 @@ layer (`weixin_trio._client.endpoints.Endpoints`, the error choke point), the ac
 
 from __future__ import annotations
 
-import itertools
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, final
 
@@ -18,22 +17,21 @@ from .._proto.client_ids import (
     CLIENT_ID_PREFIX,
     ClientIdSource,
     SendResult,
+    derived_client_ids,
     new_client_id,
     outbox_client_id,
     reply_client_id,
 )
+from .._proto.media_kind import MediaKind
 from .._util import NoPublicConstructor, run_blocking
-from ..media import MediaKind, download_name
-from .cdn_download import DEFAULT_MAX_DOWNLOAD, download_media
+from ..cdn import DEFAULT_MAX_DOWNLOAD
 from .endpoints import DEFAULT_BASE_URL, DEFAULT_CDN_BASE_URL
-from .media_send import kind_for, send_media
 from .runs import Run
 from .state import DEFAULT_LONG_POLL_MS
 from .typing_indicator import typing_indicator
 
 if TYPE_CHECKING:
     import os
-    from collections.abc import Iterator
     from contextlib import AbstractAsyncContextManager
 
     from .._proto.inbound import MediaRef
@@ -317,7 +315,7 @@ class ILinkClient(metaclass=NoPublicConstructor):
                 raise SendWindowClosedError(to, "closed, and no monitor keeps a pending outbox")
             entry = await outbox.put(to, text)
             return SendResult(client_id=outbox_client_id(entry.entry_id), queued=True)
-        ids = _derived_ids(client_id)
+        ids = derived_client_ids(client_id)
         return await self._messenger.send_text(
             to, text, context_token=context_token, client_ids=lambda: next(ids), run_id=run_id
         )
@@ -356,6 +354,8 @@ class ILinkClient(metaclass=NoPublicConstructor):
         Cancellation:
             Safe before the media message is sent; the caption may already be shown.
         """
+        from .media_send import kind_for, send_media  # on first use: text bots never load it
+
         if kind is MediaKind.VOICE:
             raise ValueError("use send_voice() for voice messages")
         return await send_media(
@@ -416,6 +416,7 @@ class ILinkClient(metaclass=NoPublicConstructor):
             As `send_media`.
         """
         from ..voice import SILK_SAMPLE_RATE, is_silk, silk_duration_ms, wav_to_silk
+        from .media_send import send_media
 
         data = source if isinstance(source, bytes) else await run_blocking(Path(source).read_bytes)
         if is_silk(data):
@@ -472,6 +473,9 @@ class ILinkClient(metaclass=NoPublicConstructor):
         Cancellation:
             Safe: no partial file is left under the final name.
         """
+        from ..media import download_name  # on first use, as the media sends
+        from .cdn_download import download_media
+
         return await download_media(
             self._endpoints,
             media.media,
@@ -485,13 +489,3 @@ class ILinkClient(metaclass=NoPublicConstructor):
             max_bytes=max_bytes,
             progress=progress,
         )
-
-
-def _derived_ids(client_id: str | None) -> Iterator[str | None]:
-    """``client_id``, ``client_id-1``, ``client_id-2``... (or ``None`` forever)."""
-    if client_id is None:
-        yield from itertools.repeat(None)
-    else:
-        yield client_id
-        for n in itertools.count(1):
-            yield f"{client_id}-{n}"

@@ -19,8 +19,8 @@ from .._proto.inbound import (
     extract_voice_text,
     primary_media,
 )
-from ..media import MediaKind
-from .cdn_download import DEFAULT_MAX_DOWNLOAD
+from .._proto.media_kind import MediaKind
+from ..cdn import DEFAULT_MAX_DOWNLOAD
 from .ilink_client import ILinkClient, SendResult
 from .runs import Run
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import secrets
 import time
@@ -13,7 +14,7 @@ import attrs
 from .. import _wire as w
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
+    from collections.abc import Callable, Iterable, Iterator
 
 __all__ = [
     "CLIENT_ID_PREFIX",
@@ -21,6 +22,7 @@ __all__ = [
     "ReplyId",
     "SendResult",
     "content_digest",
+    "derived_client_ids",
     "new_client_id",
     "outbox_client_id",
     "reply_client_id",
@@ -120,3 +122,16 @@ class SendResult:
     def confirmed(self) -> bool:
         """Whether the server assigned a ``message_id`` to every message sent."""
         return all(p.message_id is not None for p in self.parts or (self,))
+
+
+def derived_client_ids(client_id: str | None) -> Iterator[str | None]:
+    """``client_id``, ``client_id-1``, ``client_id-2``... (or ``None`` forever).
+
+    The ids of a split text's parts when the caller chose the first one.
+    """
+    if client_id is None:
+        yield from itertools.repeat(None)
+    else:
+        yield client_id
+        for n in itertools.count(1):
+            yield f"{client_id}-{n}"

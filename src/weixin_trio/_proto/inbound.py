@@ -34,7 +34,7 @@ import re
 import attrs
 
 from .._wire import CDNMedia, ItemType, MessageItem, VoiceEncodeType, WeixinMessage
-from ..media import MediaKind
+from .media_kind import MediaKind
 
 __all__ = [
     "MediaRef",
