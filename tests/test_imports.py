@@ -2,8 +2,8 @@
 
 ``import weixin_trio`` loads the exceptions and the version only; the public names load
 on first use (PEP 562). A text echo bot, run in a process of its own against the
-loopback fake, never loads the media, CDN, crypto, login or CLI code, nor
-``cryptography`` or ``rich``. Every probe runs in a fresh interpreter, because this
+loopback fake, never loads the media, CDN-transfer, crypto, login or CLI code, nor
+``cryptography``, ``rich`` or httpx. Every probe runs in a fresh interpreter, because this
 test process has imported everything long before.
 """
 
@@ -75,10 +75,14 @@ NOT_IN_TEXT_BOT = (
     "weixin_trio._client.cdn_transfer",
     "weixin_trio._client.cdn_download",
     "weixin_trio._client.media_send",
+    # API requests run on h11 (weixin_trio._http); httpx is for users' clients, test
+    # transports and the CDN only, and pulls in email, http.cookiejar, urllib.request.
+    "httpx",
+    "httpcore",
+    "email",
+    "http.cookiejar",
+    "urllib.request",
 )
-
-#: The HTTP stack of the media path: out of a text bot once the API requests run on h11.
-HTTPX_STACK = ("httpx", "httpcore", "email", "http.cookiejar", "urllib.request")
 
 ECHO_BOT = """
 import json, sys
@@ -151,26 +155,6 @@ def _public_homes() -> tuple[dict[str, str], dict[str, str]]:
     return homes(tree.body), homes(guarded.body)
 
 
-def _imports_httpx_on_load(path: Path) -> bool:
-    """Whether a module imports httpx at import time (module level, not TYPE_CHECKING)."""
-    for node in ast.parse(path.read_text(encoding="utf-8")).body:
-        if isinstance(node, ast.Import) and any(
-            a.name.split(".")[0] == "httpx" for a in node.names
-        ):
-            return True
-        if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "httpx":
-            return True
-    return False
-
-
-def _api_requests_left_httpx() -> bool:
-    """H1's change (issue 16): the API requests run on h11, httpx only at the seam."""
-    client = PACKAGE / "_client"
-    return (PACKAGE / "_http").is_dir() and not any(
-        _imports_httpx_on_load(client / name) for name in ("endpoints.py", "open.py")
-    )
-
-
 def test_import_loads_only_the_exceptions_and_the_version() -> None:
     modules = _fresh("import json, sys, weixin_trio; print(json.dumps(sorted(sys.modules)))")
     assert _loaded(modules, NOT_ON_IMPORT) == []
@@ -232,24 +216,7 @@ def test_media_kind_keeps_its_public_home() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(
-    "stack",
-    [
-        pytest.param(
-            HTTPX_STACK,
-            id="httpx",
-            marks=pytest.mark.xfail(
-                not _api_requests_left_httpx(),
-                reason="the API requests still run on httpx (H1's h11 client has not landed)",
-                strict=True,
-            ),
-        ),
-        pytest.param((), id="media-crypto-cli"),
-    ],
-)
-async def test_text_echo_bot_loads_no_media_crypto_or_cli(
-    tmp_path: Path, stack: tuple[str, ...]
-) -> None:
+async def test_text_echo_bot_loads_no_media_crypto_cli_or_httpx(tmp_path: Path) -> None:
     fake = FakeILinkServer(hold=0.5)
     texts = {"alice@im.wechat": ["a1", "a2"], "bob@im.wechat": ["b1"]}
     for user, user_texts in texts.items():
@@ -271,4 +238,4 @@ async def test_text_echo_bot_loads_no_media_crypto_or_cli(
         assert fake.sent_texts(user) == user_texts
     modules = json.loads(proc.stdout)
     assert "weixin_trio._client.ilink_client" in modules  # the probe saw the bot's imports
-    assert _loaded(modules, NOT_IN_TEXT_BOT + stack) == []
+    assert _loaded(modules, NOT_IN_TEXT_BOT) == []
