@@ -90,7 +90,8 @@ async def test_the_cdn_client_is_created_on_first_use_and_closed_with_the_client
     ) as client:
         lazy = client._endpoints._cdn_http
         await client.notify_start()
-        assert not lazy.created  # no media moved: no httpx client
+        before = lazy.created
+        assert before is False  # no media moved: no httpx client
         cdn = client._endpoints.cdn_http
         assert lazy.created
         assert client._endpoints.cdn_http is cdn

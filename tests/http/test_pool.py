@@ -194,21 +194,27 @@ async def test_the_limit_waits_fairly_and_long_polls_do_not_count(
 
     async with trio.open_nursery() as nursery:
         server = ScriptServer(nursery, respond)
-        pool = Pool(server.connect, max_active=2)
+        pool = Pool(server.connect, max_active=1)
         async with trio.open_nursery() as senders:
-            senders.start_soon(send, b"hold-1")
-            senders.start_soon(send, b"hold-2")
+            senders.start_soon(send, b"hold")
             await trio.testing.wait_all_tasks_blocked()
             for i in range(3):  # queued in this order
                 senders.start_soon(send, b"w%d" % i)
                 await trio.testing.wait_all_tasks_blocked()
-            # Both slots are taken; a long poll still gets a connection of its own.
+            # The slot is taken; a long poll still gets a connection of its own.
             assert await _send(pool, b"poll", long_poll=True) == (200, b"poll")
             assert order == []
-            assert server.connections == 3
+            assert server.connections == 2
             release.set()
-        assert order[2:] == [b"w0", b"w1", b"w2"]
-        assert server.connections == 3
+        assert order == [b"hold", b"w0", b"w1", b"w2"]
+        assert [r.rpartition(b"\r\n\r\n")[2] for _, r in server.requests] == [
+            b"hold",
+            b"poll",
+            b"w0",
+            b"w1",
+            b"w2",
+        ]
+        assert server.connections == 2
         await pool.aclose()
         nursery.cancel_scope.cancel()
 

@@ -9,7 +9,7 @@ import trio.testing
 
 import weixin_trio as wx
 from weixin_trio._http.pool import Pool
-from weixin_trio._http.target import Target
+from weixin_trio._http.target import Origin, Target
 from weixin_trio._http.transport_stream import TransportStream, transport_connector
 
 TARGET = Target("https://api.test/ilink/bot/getconfig?x=1")
@@ -120,7 +120,9 @@ async def test_cancelling_a_request_cancels_the_handler(
 
 
 async def test_closed_stream_refuses_io() -> None:
-    stream = TransportStream(httpx.MockTransport(lambda r: httpx.Response(200)), ("http", "h", 80))
+    stream = TransportStream(
+        httpx.MockTransport(lambda r: httpx.Response(200)), Origin("http", "h", 80)
+    )
     await stream.aclose()
     with pytest.raises(trio.ClosedResourceError):
         await stream.send_all(b"x")
