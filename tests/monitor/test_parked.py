@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import math
+
 import attrs
+import pytest
 import trio
 import trio.testing
 
 import weixin_trio as wx
 from weixin_trio._monitor.accounts import open_accounts
-from weixin_trio.testing import FakeILinkServer
+from weixin_trio.testing import FakeILinkServer, Fault
 
 from .._helpers import until
 
@@ -31,6 +34,13 @@ def count_tasks() -> int:
     return walk(root)
 
 
+def many_accounts(fake: FakeILinkServer, n: int) -> list[Acct]:
+    extra = [fake.add_account(bot_id=f"b{i}@im.bot") for i in range(n - 1)]
+    return [Acct(fake.default.bot_id, fake.token, fake.base_url)] + [
+        Acct(a.bot_id, a.token, fake.base_url) for a in extra
+    ]
+
+
 async def test_a_parked_account_runs_at_most_three_tasks(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
@@ -39,10 +49,7 @@ async def test_a_parked_account_runs_at_most_three_tasks(
     # the supervisor, the sender host and the poll; senders, handler tasks and the
     # flusher start on demand and exit when idle.
     fake = FakeILinkServer(seed=5)
-    extra = [fake.add_account(bot_id=f"b{i}@im.bot") for i in range(4)]
-    accounts = [Acct(fake.default.bot_id, fake.token, fake.base_url)] + [
-        Acct(a.bot_id, a.token, fake.base_url) for a in extra
-    ]
+    accounts = many_accounts(fake, 5)
     handled = 0
 
     async def echo(msg: wx.Message) -> None:
@@ -56,8 +63,8 @@ async def test_a_parked_account_runs_at_most_three_tasks(
         await trio.sleep(1)  # every poll parks
         parked = (count_tasks() - before) / len(accounts)
         fake.inject_text("u@im.wechat", "hi")
-        for account in extra:
-            fake.inject_text("u@im.wechat", "hi", account=account)
+        for account in accounts[1:]:
+            fake.inject_text("u@im.wechat", "hi", account=account.token)
         await until(lambda: handled == len(accounts))
         busy = (count_tasks() - before) / len(accounts)
         await trio.sleep(30)  # the senders and the flusher exit when idle
@@ -66,3 +73,45 @@ async def test_a_parked_account_runs_at_most_three_tasks(
     assert busy > parked  # sender tasks and flushers were started for the replies
     assert idle == parked
     assert len(fake.sends) == len(accounts)
+
+
+async def test_initial_accounts_start_concurrently(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    # Issue 16: open_accounts started its accounts one by one, each waiting for its
+    # notifystart: 200 accounts with a 1 s notifystart took 200 s. Now 64 at a time.
+    fake = FakeILinkServer(seed=6)
+    accounts = many_accounts(fake, 200)
+    fake.inject_fault("notifystart", Fault.delay(1.0), times=math.inf)
+
+    async def echo(msg: wx.Message) -> None:
+        await msg.reply(msg.text)
+
+    options = {"transport": fake.transport(), "pacing": None}
+    start = trio.current_time()
+    async with open_accounts(
+        echo, accounts, store=wx.MemoryStore(), client_options=options
+    ) as runner:
+        took = trio.current_time() - start
+        # every initial account runs its monitor when the block starts
+        assert all(runner.monitor(a.account_id) is not None for a in accounts)
+    assert 4.0 <= took < 5.0, took  # ceil(200 / 64) rounds of 1 s
+    assert len(fake.requests_to("notifystop")) == 200
+
+
+async def test_a_duplicate_initial_account_raises_after_the_ones_before_it_started(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    fake = FakeILinkServer(seed=7)
+    accounts = many_accounts(fake, 3)
+
+    async def echo(msg: wx.Message) -> None:
+        await msg.reply(msg.text)
+
+    options = {"transport": fake.transport(), "pacing": None}
+    with pytest.raises(ValueError, match="already running"):
+        async with open_accounts(
+            echo, [*accounts, accounts[1]], store=wx.MemoryStore(), client_options=options
+        ):
+            pytest.fail("the block must not run")
+    assert len(fake.requests_to("notifystart")) == 3

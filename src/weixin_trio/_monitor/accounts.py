@@ -35,6 +35,9 @@ __all__ = ["AccountLike", "AccountRunner", "open_accounts"]
 
 log = logging.getLogger("weixin_trio.accounts")
 
+#: Initial accounts of `open_accounts` that start at the same time.
+START_CONCURRENCY = 64
+
 
 @final
 class AccountRunner:
@@ -100,6 +103,34 @@ class AccountRunner:
         """
         scope = self._register(account, deadline)
         self._nursery.start_soon(self._supervise, account, scope)
+
+    async def _add_all(self, accounts: Iterable[AccountLike]) -> None:
+        """`add` every account, up to `START_CONCURRENCY` of them at a time.
+
+        Registration stays in order (a duplicate raises ``ValueError`` once the accounts
+        before it started); each start still waits until its monitor runs or first
+        failed, and a failure is handled by the account's supervisor, as with `add`.
+        """
+        slots = trio.Semaphore(START_CONCURRENCY)
+
+        async def start(account: AccountLike, scope: trio.CancelScope) -> None:
+            try:
+                await self._nursery.start(self._supervise, account, scope)
+            finally:
+                slots.release()
+
+        duplicate: ValueError | None = None
+        async with trio.open_nursery() as starting:
+            for account in accounts:
+                await slots.acquire()
+                try:
+                    scope = self._register(account, math.inf)
+                except ValueError as exc:
+                    duplicate = exc
+                    break
+                starting.start_soon(start, account, scope)
+        if duplicate is not None:
+            raise duplicate
 
     def _register(self, account: AccountLike, deadline: float) -> trio.CancelScope:
         if account.account_id in self._scopes:
@@ -296,7 +327,9 @@ async def open_accounts(
         **monitor_options: Options of [`open_monitor`][weixin_trio.open_monitor].
 
     Yields:
-        The [`AccountRunner`][weixin_trio.AccountRunner], with every initial account started.
+        The [`AccountRunner`][weixin_trio.AccountRunner], with every initial account started
+        (up to 64 start at the same time; each has its monitor running, or failed once
+        and is being restarted).
 
     Exceptions: one exception from the block (yours, or an internal failure) reaches
     the caller as itself, not wrapped in an ``ExceptionGroup``; several at once arrive
@@ -316,8 +349,7 @@ async def open_accounts(
                 monitor_options,
                 restart_backoff or Backoff(retry_delay=5.0, backoff_delay=60.0),
             )
-            for account in accounts:
-                await runner.add(account)
+            await runner._add_all(accounts)
             try:
                 yield runner
             finally:
