@@ -19,7 +19,6 @@ Permanent failures (4xx, other ``ret`` codes) are raised at once.
 from __future__ import annotations
 
 import logging
-from collections import deque
 from typing import TYPE_CHECKING, final
 
 import attrs
@@ -129,7 +128,7 @@ class Sender:
         self.governor = governor
         self.retry = retry
         self._closed = False
-        self._jobs: deque[_Job] = deque()
+        self._jobs: dict[_Job, None] = {}  # FIFO; a cancelled caller takes its job out
         self._idle = trio.lowlevel.ParkingLot()  # sender tasks waiting for a job
         self._workers = 0
         self._nursery: trio.Nursery | None = None
@@ -190,13 +189,13 @@ class Sender:
         if self._closed:
             raise _closing("closed")
         job = _Job(msg)
-        self._jobs.append(job)
+        self._jobs[job] = None
         self._wake()
         try:
             await job.done.wait()
         finally:
             if not job.taken:  # cancelled before a sender took it: nothing is sent
-                self._jobs.remove(job)
+                del self._jobs[job]
         if job.error is not None:
             raise job.error
         assert job.result is not None
@@ -226,8 +225,8 @@ class Sender:
         finally:
             self._closed = True
             self._nursery = None
-            while self._jobs:
-                job = self._jobs.popleft()
+            jobs, self._jobs = self._jobs, {}
+            for job in jobs:
                 job.taken = True
                 job.error = _closing("closing")
                 job.done.set()
@@ -236,7 +235,8 @@ class Sender:
         try:
             while True:
                 while self._jobs:
-                    job = self._jobs.popleft()
+                    job = next(iter(self._jobs))
+                    del self._jobs[job]
                     job.taken = True
                     await self._serve(job)
                 with trio.CancelScope(deadline=trio.current_time() + SENDER_IDLE) as idle:

@@ -269,7 +269,11 @@ class AccountRunner:
         """Wait (while the monitor runs) for the account's deadline; then stop it hard."""
         while True:
             moved = self._deadline_moved.setdefault(account_id, trio.Event())
-            with trio.move_on_at(self._deadlines.get(account_id, math.inf)) as timer:
+            deadline = self._deadlines.get(account_id, math.inf)
+            if deadline == math.inf:  # the common case: no cancel scope to hold
+                await moved.wait()
+                continue
+            with trio.move_on_at(deadline) as timer:
                 await moved.wait()
             if timer.cancelled_caught:
                 break

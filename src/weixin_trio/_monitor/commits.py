@@ -119,14 +119,15 @@ class Commits:
         self._done_ids: list[int] = []
         self._failures: dict[int, int] = {}
         self._dead: list[DeadLetter] = []
-        self._dirty = trio.Event()
+        self._dirty = False  # something is buffered that the flusher did not take yet
+        self._wakeup: trio.Event | None = None  # the idle flusher waits on it
         self._nursery: trio.Nursery | None = None
         self._flusher: trio.CancelScope | None = None
 
     def start(self, nursery: trio.Nursery) -> None:
         """Run the flusher in ``nursery`` whenever something is buffered."""
         self._nursery = nursery
-        if self._dirty.is_set():
+        if self._dirty:
             self._wake()
 
     def stop(self) -> None:
@@ -136,7 +137,9 @@ class Commits:
             self._flusher.cancel()
 
     def _wake(self) -> None:
-        self._dirty.set()
+        self._dirty = True
+        if self._wakeup is not None:
+            self._wakeup.set()
         if self._flusher is None and self._nursery is not None:
             self._flusher = trio.CancelScope()
             self._nursery.start_soon(self._flush_loop, self._flusher)
@@ -169,11 +172,15 @@ class Commits:
         try:
             with scope:
                 while True:
-                    with trio.CancelScope(deadline=trio.current_time() + FLUSHER_IDLE) as idle:
-                        await self._dirty.wait()
-                    if idle.cancelled_caught and not self._dirty.is_set():
-                        return
-                    self._dirty = trio.Event()
+                    if not self._dirty:
+                        self._wakeup = trio.Event()
+                        deadline = trio.current_time() + FLUSHER_IDLE
+                        with trio.CancelScope(deadline=deadline):
+                            await self._wakeup.wait()
+                        self._wakeup = None
+                        if not self._dirty:
+                            return  # idle: the next finished message starts a flusher
+                    self._dirty = False
                     if not await self._flush_once():
                         return
         finally:
@@ -193,7 +200,7 @@ class Commits:
             # The marks stay buffered; a lost mark only means a redelivery later.
             self._counters.store_failures += 1
             log.warning("%s: cannot write done marks (%s); retrying", self._account, exc)
-            self._dirty.set()
+            self._dirty = True
             await trio.sleep(self._retry_backoff.next_delay())
         except Exception as exc:
             raise self.crash(exc, "cannot write the journal") from exc

@@ -23,6 +23,7 @@ The host (monitor or worker) decides what a stop means through `RunHost`.
 from __future__ import annotations
 
 import logging
+import random
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal, Protocol, final
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
     from .values import ErrorHook, Handler
 
 __all__ = [
+    "SHARED_RNG",
     "Cause",
     "HandlerCounters",
     "HandlerRunner",
@@ -58,6 +60,11 @@ Cause = Literal["handler", "timeout", "send", "malformed"]
 _SEND_ENDPOINTS = frozenset({"ilink/bot/sendmessage", "ilink/bot/getuploadurl", "cdn"})
 
 
+#: The jitter source of the default backoffs (one ``random.Random`` is ~3 KiB; an
+#: account would otherwise hold two of them).
+SHARED_RNG = random.Random()
+
+
 def default_retry_backoff(initial: float = 1.0) -> Backoff:
     """The default delays between a failing handler's attempts.
 
@@ -65,7 +72,13 @@ def default_retry_backoff(initial: float = 1.0) -> Backoff:
     the handlers failing together (e.g. when a dependency is down) do not retry
     together.
     """
-    return Backoff(retry_delay=initial, backoff_delay=max(30.0, initial), growth=2.0, jitter=0.2)
+    return Backoff(
+        retry_delay=initial,
+        backoff_delay=max(30.0, initial),
+        growth=2.0,
+        jitter=0.2,
+        rng=SHARED_RNG,
+    )
 
 
 def failure_cause(exc: Exception) -> Cause:

@@ -81,9 +81,9 @@ class Handling:
         self.dispatcher: Dispatcher[Work] = Dispatcher(self._run_work, self.limiter)
         self.unfinished = 0
         self.in_flight = 0
-        self.capacity = trio.Event()
-        self.idle = trio.Event()
-        self.idle.set()
+        # Created by whoever waits (a parked account keeps none).
+        self.capacity: trio.Event | None = None
+        self.idle: trio.Event | None = None
 
     # --- dispatch and handling ------------------------------------------------------------
 
@@ -91,7 +91,6 @@ class Handling:
         """Queue an accepted entry; ``wire`` is its parsed form when already at hand."""
         self._counters.accepted += 1
         self.unfinished += 1
-        self.idle = trio.Event() if self.idle.is_set() else self.idle
         reason = quarantined_reason(entry.raw)
         message = None
         if reason is None:
@@ -162,10 +161,11 @@ class Handling:
         """One accepted message left the monitor's hands (``done``: it is finished)."""
         self._commits.finished(work.entry.message_id if work is not None and done else None)
         self.unfinished -= 1
-        if self.unfinished <= self._max_pending:
+        if self.capacity is not None and self.unfinished <= self._max_pending:
             self.capacity.set()
-        if self.unfinished == 0:
+        if self.unfinished == 0 and self.idle is not None:
             self.idle.set()
+            self.idle = None
 
     # --- RunHost ------------------------------------------------------------------------
 

@@ -58,7 +58,7 @@ class Dispatcher(Generic[W]):
         self._run = run
         self._limiter = limiter
         self._lanes: dict[str, Lane[W]] = {}
-        self._ready: deque[Lane[W]] = deque()
+        self._ready: dict[Lane[W], None] = {}  # FIFO of lanes waiting for a slot
         self._nursery: trio.Nursery | None = None
 
     @property
@@ -108,7 +108,7 @@ class Dispatcher(Generic[W]):
     def _schedule(self, lane: Lane[W]) -> None:
         if lane.running is None and not lane.scheduled and lane.queue:
             lane.scheduled = True
-            self._ready.append(lane)
+            self._ready[lane] = None
             self._start_ready()
 
     def _start_ready(self) -> None:
@@ -119,7 +119,8 @@ class Dispatcher(Generic[W]):
                 self._limiter.acquire_on_behalf_of_nowait(token)
             except trio.WouldBlock:
                 return
-            lane = self._ready.popleft()
+            lane = next(iter(self._ready))
+            del self._ready[lane]
             lane.scheduled = False
             if not lane.queue:  # drained by someone else meanwhile (an interrupt)
                 self._limiter.release_on_behalf_of(token)
@@ -138,7 +139,7 @@ class Dispatcher(Generic[W]):
             lane.running = None
             if lane.queue:
                 lane.scheduled = True
-                self._ready.append(lane)
+                self._ready[lane] = None
             elif self._lanes.get(lane.key) is lane:
                 del self._lanes[lane.key]
             if trio.current_effective_deadline() != -math.inf:  # not being cancelled

@@ -127,13 +127,13 @@ class Monitor(metaclass=NoPublicConstructor):
         )
         self._cursor = ""
         self._seen: set[int] = set()
-        self._seen_order: deque[int] = deque()
+        self._seen_order: deque[int] | None = None  # created with the first id
         self._seen_window = DEFAULT_SEEN_WINDOW
         self._poll_scope = trio.CancelScope()
         self._body_scope: trio.CancelScope | None = None
         self._stop_requested = False
         self._paused_until: float | None = None
-        self._resume = trio.Event()
+        self._resume: trio.Event | None = None  # while paused
         self._stale_retried = False
         self._redelivery: list[JournalEntry] = []
         self._drain = Drain()
@@ -190,7 +190,8 @@ class Monitor(metaclass=NoPublicConstructor):
     def resume(self) -> None:
         """End a stale-token pause now (e.g. after a new login updated the token)."""
         self._paused_until = None
-        self._resume.set()
+        if self._resume is not None:
+            self._resume.set()
 
     def interrupt(self, lane_key: str, *, drop_queued: bool = False) -> bool:
         """Cancel the handler running in ``lane_key``'s lane (e.g. on a ``/stop`` message).
@@ -235,6 +236,8 @@ class Monitor(metaclass=NoPublicConstructor):
             Safe.
         """
         while self._handling.unfinished:
+            if self._handling.idle is None:
+                self._handling.idle = trio.Event()
             await self._handling.idle.wait()
         await trio.lowlevel.checkpoint()
 
@@ -256,7 +259,6 @@ class Monitor(metaclass=NoPublicConstructor):
     async def _start(self, nursery: trio.Nursery) -> None:
         if self._notify:
             await self._notify_start()
-        # No service tasks: handler tasks start from dispatch, the flusher on demand.
         self._handling.dispatcher.attach(nursery)
         self._commits.start(nursery)
         for entry in self._redelivery:
@@ -350,9 +352,10 @@ class Monitor(metaclass=NoPublicConstructor):
     async def _wait_while_paused(self) -> None:
         if self._paused_until is None:
             return
+        self._resume = trio.Event()
         with trio.move_on_at(self._paused_until):
             await self._resume.wait()
-        self._resume = trio.Event()
+        self._resume = None
         self._paused_until = None
 
     async def _on_stale(self, exc: StaleTokenError) -> None:
@@ -490,6 +493,8 @@ class Monitor(metaclass=NoPublicConstructor):
 
     def _remember(self, mid: int) -> None:
         self._seen.add(mid)
+        if self._seen_order is None:
+            self._seen_order = deque()
         self._seen_order.append(mid)
         if len(self._seen_order) > self._seen_window:
             self._seen.discard(self._seen_order.popleft())

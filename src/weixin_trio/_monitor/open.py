@@ -10,7 +10,7 @@ import trio
 from .._proto.backoff import Backoff
 from .._util import unwrap_single_error
 from ..store import MemoryStore
-from .handler_runner import default_retry_backoff
+from .handler_runner import SHARED_RNG, default_retry_backoff
 from .monitor import Monitor
 from .values import check_handler, should_process
 
@@ -124,7 +124,7 @@ async def open_monitor(
         control=control,
         on_error=on_error,
         on_token_stale=on_token_stale,
-        backoff=backoff if backoff is not None else Backoff(),
+        backoff=backoff if backoff is not None else Backoff(rng=SHARED_RNG),
         retry_backoff=retry_backoff if retry_backoff is not None else default_retry_backoff(),
         notify=notify,
     )
