@@ -16,6 +16,7 @@ from .._monitor.accounts import AccountRunner, open_accounts
 from ..store import FileStore, StoreError, StoreLockedError
 from .commands import _client_options, load_handler
 from .common import EXIT_INTERRUPTED, EXIT_OK, CliError
+from .limits import raise_nofile_limit
 from .stores import _accounts, _open_store, _where, _write_status
 
 if TYPE_CHECKING:
@@ -33,6 +34,7 @@ log = logging.getLogger("weixin_trio.cli")
 
 async def cmd_run(args: Any) -> int:
     """``weixin-trio run MODULE:HANDLER``: SIGINT/SIGTERM drain and stop; twice: at once."""
+    raise_nofile_limit()  # one fd per parked account
     if args.fanout and not args.redis:
         raise CliError("--fanout needs --redis URL")
     if args.fanout == (args.handler is not None):
@@ -88,6 +90,7 @@ async def _agree(agree: Any, store: RedisStore, partitions: int | None) -> int:
 
 async def cmd_worker(args: Any) -> int:
     """``weixin-trio worker MODULE:HANDLER --redis URL``: handle fanned-out messages."""
+    raise_nofile_limit()
     if not args.redis:
         raise CliError("worker needs --redis URL")
     handler = load_handler(args.handler)
