@@ -115,3 +115,33 @@ async def test_a_duplicate_initial_account_raises_after_the_ones_before_it_start
         ):
             pytest.fail("the block must not run")
     assert len(fake.requests_to("notifystart")) == 3
+
+
+async def test_thousands_of_monitors_stopping_together_each_send_notifystop(
+    monkeypatch: pytest.MonkeyPatch, autojump_clock: trio.testing.MockClock
+) -> None:
+    # Issue 16: at 5,000 accounts stopping together no notifystop reached the server:
+    # each one's 3 s deadline ran while it queued (behind the event loop's other work,
+    # or behind the shared pool's per-origin limit). Here every account shares the
+    # run's pool (32 connections per origin) and each notifystop takes 50 ms at the
+    # server: 2,000 of them take 3.1 s in all, so with the deadline counted from the
+    # start of the stop the last ones failed. Now they take turns in slots, and each
+    # deadline starts with its slot.
+    from weixin_trio._http import shared
+    from weixin_trio._http.transport_stream import transport_connector
+
+    fake = FakeILinkServer(seed=8)
+    monkeypatch.setattr(shared, "open_stream", transport_connector(fake.transport()))
+    accounts = many_accounts(fake, 2000)
+    fake.inject_fault("notifystop", Fault.delay(0.05), times=math.inf)
+
+    async def echo(msg: wx.Message) -> None:
+        await msg.reply(msg.text)
+
+    options = {"pacing": None, "send_window": None}
+    async with open_accounts(echo, accounts, store=wx.MemoryStore(), client_options=options):
+        await trio.sleep(1)
+        stopping = trio.current_time()
+    assert len(fake.requests_to("notifystop")) == 2000
+    assert len({r.account for r in fake.requests_to("notifystop")}) == 2000
+    assert trio.current_time() - stopping < 10.0  # 2,000 x 50 ms in 16 slots: 6.25 s

@@ -41,6 +41,7 @@ from .commits import Commits, Drain
 from .handler_runner import HandlerRunner
 from .handling import Handling
 from .pending_outbox import PendingOutbox
+from .stop_slots import notify_stop
 from .values import (
     ErrorHook,
     Handler,
@@ -298,12 +299,8 @@ class Monitor(metaclass=NoPublicConstructor):
                 log.warning("%s: the final journal write did not finish", self._account)
         except Exception:
             log.exception("%s: final journal flush failed", self._account)
-        if self._notify:
-            with trio.CancelScope(shield=True, deadline=step()):
-                try:
-                    await self._client.notify_stop()
-                except WeixinError as exc:
-                    log.warning("%s: notifystop failed: %s", self._account, exc)
+        if self._notify:  # shielded; many monitors stopping at once take turns
+            await notify_stop(self._client, SHUTDOWN_STEP_TIMEOUT)
 
     async def _notify_start(self) -> None:
         with trio.move_on_after(10.0):
