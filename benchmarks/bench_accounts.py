@@ -76,6 +76,23 @@ def raise_nofile() -> tuple[int, int]:
     return resource.getrlimit(resource.RLIMIT_NOFILE)
 
 
+def tree_state() -> str:
+    """The commit measured, and whether the working tree's src/ differs from it."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "src"], cwd=root, capture_output=True, text=True
+        ).stdout.strip()
+    except OSError:
+        return "unknown"
+    src = Path(wx.__file__).resolve().parent.parent
+    where = "" if src == root / "src" else f", weixin_trio from {src}"
+    return f"{head or 'unknown'}{' + uncommitted src changes' if dirty else ''}{where}"
+
+
 def fake_stats(base_url: str) -> dict[str, Any]:
     with urllib.request.urlopen(base_url + "/_fast/stats", timeout=30) as response:
         stats: dict[str, Any] = json.loads(response.read())
@@ -224,7 +241,7 @@ def main() -> None:
         result = trio.run(bot_main, base_url, int(n), store, float(limit), args.tracemalloc)
         print(json.dumps(result), flush=True)
         return
-    print(f"python {sys.version.split()[0]}, cpus {os.cpu_count()}")
+    print(f"python {sys.version.split()[0]}, cpus {os.cpu_count()}, tree {tree_state()}")
     for n in args.accounts:
         print(f"load {uptime()}", flush=True)
         started = time.perf_counter()
