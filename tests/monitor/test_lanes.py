@@ -284,7 +284,10 @@ async def test_a_lane_lives_while_it_has_work(autojump_clock: trio.testing.MockC
         await trio.sleep(0.1)
         assert d.lanes == 0
         nursery.cancel_scope.cancel()
-    assert [lane.key for lane in seen] == ["a", "b", "a", "a"]
+    keys = [lane.key for lane in seen]
+    # a1 and b1 start together (in either order: different lanes), then a2, then a1
+    assert sorted(keys[:2]) == ["a", "b"]
+    assert keys[2:] == ["a", "a"]
 
 
 async def test_a_lane_drained_while_waiting_for_a_slot_runs_nothing(
