@@ -14,7 +14,6 @@ import time
 from typing import TYPE_CHECKING, final
 
 import attrs
-import trio
 
 from .. import _wire as w
 from .._client.message import Message, ReplyContext
@@ -28,6 +27,8 @@ from .lanes import Dispatcher
 if TYPE_CHECKING:
     from collections.abc import Callable
     from contextlib import AbstractContextManager
+
+    import trio
 
     from .._client.ilink_client import ILinkClient
     from .commits import Commits, Drain
@@ -77,8 +78,7 @@ class Handling:
         self._commits = commits
         self.outbox = outbox
         self.nursery: trio.Nursery | None = None
-        self.limiter = trio.CapacityLimiter(max_concurrency)
-        self.dispatcher: Dispatcher[Work] = Dispatcher(self._run_work, self.limiter)
+        self.dispatcher: Dispatcher[Work] = Dispatcher(self._run_work, max_concurrency)
         self.unfinished = 0
         self.in_flight = 0
         # Created by whoever waits (a parked account keeps none).
