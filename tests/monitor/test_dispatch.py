@@ -64,7 +64,13 @@ async def test_concurrency_cap_is_never_exceeded(
             fake_ilink.inject_text(f"u{i}@im.wechat", "x")
         await trio.sleep(0.5)
         assert monitor.statistics().in_flight == 3
+        # The bound is one trio.CapacityLimiter, borrowed once per running handler.
+        limiter = monitor._handling.limiter
+        assert isinstance(limiter, trio.CapacityLimiter)
+        assert limiter.statistics().borrowed_tokens == 3
+        assert limiter.statistics().total_tokens == 3
         await monitor.wait_idle()
+        assert limiter.statistics().borrowed_tokens == 0
         stats = monitor.statistics()
     assert peak == 3
     assert stats.handled == 20

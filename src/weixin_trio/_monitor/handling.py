@@ -14,6 +14,7 @@ import time
 from typing import TYPE_CHECKING, final
 
 import attrs
+import trio
 
 from .. import _wire as w
 from .._client.message import Message, ReplyContext
@@ -27,8 +28,6 @@ from .lanes import Dispatcher
 if TYPE_CHECKING:
     from collections.abc import Callable
     from contextlib import AbstractContextManager
-
-    import trio
 
     from .._client.ilink_client import ILinkClient
     from .commits import Commits, Drain
@@ -78,7 +77,10 @@ class Handling:
         self._commits = commits
         self.outbox = outbox
         self.nursery: trio.Nursery | None = None
-        self.dispatcher: Dispatcher[Work] = Dispatcher(self._run_work, max_concurrency)
+        # The dispatcher borrows a slot before it spawns a handler and returns it in
+        # ``finally``: one CapacityLimiter bounds every lane of the account.
+        self.limiter = trio.CapacityLimiter(max_concurrency)
+        self.dispatcher: Dispatcher[Work] = Dispatcher(self._run_work, self.limiter)
         self.unfinished = 0
         self.in_flight = 0
         # Created by whoever waits (a parked account keeps none).

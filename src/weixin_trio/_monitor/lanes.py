@@ -1,4 +1,4 @@
-"""Per-key FIFO lanes under one limit of items running at once.
+"""Per-key FIFO lanes over one ``CapacityLimiter``.
 
 A lane holds the queued work of one key (by default one user). At most one item of a
 lane runs at a time, so a user's messages are handled strictly in arrival order, while
@@ -49,18 +49,14 @@ class Dispatcher(Generic[W]):
         run: The per-item coroutine (the handler wrapper). It must not raise
             ``Exception``; it is the wrapper's job to isolate handler failures.
         limiter: Bounds how many items run at once across all lanes (the dispatcher
-            must be its only borrower), or that number itself (a counter then: a
-            ``CapacityLimiter`` is ~0.6 KiB per monitor).
+            must be its only borrower).
     """
 
     def __init__(
-        self,
-        run: Callable[[Lane[W], W], Awaitable[None]],
-        limiter: trio.CapacityLimiter | int,
+        self, run: Callable[[Lane[W], W], Awaitable[None]], limiter: trio.CapacityLimiter
     ) -> None:
         self._run = run
-        self._limiter = None if isinstance(limiter, int) else limiter
-        self._free = limiter if isinstance(limiter, int) else 0  # slots, without a limiter
+        self._limiter = limiter
         self._lanes: dict[str, Lane[W]] = {}
         self._ready: dict[Lane[W], None] = {}  # FIFO of lanes waiting for a slot
         self._nursery: trio.Nursery | None = None
@@ -118,14 +114,16 @@ class Dispatcher(Generic[W]):
     def _start_ready(self) -> None:
         """Start ready lanes' next items while the limiter has free slots."""
         while self._ready and self._nursery is not None:
-            token = self._acquire()
-            if token is None:
+            token = object()
+            try:
+                self._limiter.acquire_on_behalf_of_nowait(token)
+            except trio.WouldBlock:
                 return
             lane = next(iter(self._ready))
             del self._ready[lane]
             lane.scheduled = False
             if not lane.queue:  # drained by someone else meanwhile (an interrupt)
-                self._release(token)
+                self._limiter.release_on_behalf_of(token)
                 if lane.running is None and self._lanes.get(lane.key) is lane:
                     del self._lanes[lane.key]
                 continue
@@ -133,31 +131,11 @@ class Dispatcher(Generic[W]):
             lane.running = item
             self._nursery.start_soon(self._run_item, lane, item, token)
 
-    def _acquire(self) -> object | None:
-        """A slot's token, or ``None`` if every slot is taken."""
-        token = object()
-        if self._limiter is None:
-            if self._free == 0:
-                return None
-            self._free -= 1
-            return token
-        try:
-            self._limiter.acquire_on_behalf_of_nowait(token)
-        except trio.WouldBlock:
-            return None
-        return token
-
-    def _release(self, token: object) -> None:
-        if self._limiter is None:
-            self._free += 1
-        else:
-            self._limiter.release_on_behalf_of(token)
-
     async def _run_item(self, lane: Lane[W], item: W, token: object) -> None:
         try:
             await self._run(lane, item)
         finally:
-            self._release(token)
+            self._limiter.release_on_behalf_of(token)
             lane.running = None
             if lane.queue:
                 lane.scheduled = True

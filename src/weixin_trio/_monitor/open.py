@@ -64,7 +64,8 @@ async def open_monitor(
         handler: ``async def handler(msg: Message) -> None``, called once per message.
         store: Where the cursor and journal live; default a fresh `MemoryStore`
             (nothing survives the process; use [`FileStore`][weixin_trio.FileStore] for real bots).
-        max_concurrency: Handlers running at once (across all lanes).
+        max_concurrency: Handlers running at once (one ``trio.CapacityLimiter``
+            across all lanes).
         max_pending: The poll loop stops fetching while more accepted messages than
             this are unfinished (backpressure; at most one batch more is held).
         max_attempts: Handler runs per message before it is dead-lettered. Only real
