@@ -32,12 +32,17 @@ class _Entry:
     retry_delay: float = INITIAL_RETRY
 
 
+# One generator for every cache of the process: a random.Random is ~2.9 KiB, and a
+# parked account must stay small (the jitter needs no per-account stream).
+_SHARED_RNG = random.Random()
+
+
 @final
 @attrs.define
 class ConfigCache:
     """Typing tickets per user with TTL and failure backoff; times are caller-supplied."""
 
-    rng: random.Random = attrs.field(factory=random.Random, repr=False)
+    rng: random.Random = attrs.field(default=_SHARED_RNG, repr=False)
     _entries: dict[str, _Entry] = attrs.field(factory=dict, repr=False)
 
     def needs_fetch(self, user_id: str, now: float) -> bool:
