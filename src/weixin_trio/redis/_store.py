@@ -23,7 +23,9 @@ from ..store._base import (
     StoreError,
     StoreUnavailableError,
 )
+from ..store._file_read import account_key
 from ..store._journal import DEFAULT_SEEN_WINDOW, encode_json
+from ..store._kv import check_key, check_namespace, decode, encode
 from . import _scripts
 
 if TYPE_CHECKING:
@@ -290,6 +292,54 @@ class RedisStore:
         """Forget an account's credentials (its journal stays, for a later re-login)."""
         with redis_errors("removing an account"):
             return bool(await self.client.hdel(self.accounts_key, [account_id]))
+
+    def kv_key(self, account: str, namespace: str) -> str:
+        """The hash of ``account``'s key-value namespace (in the account's cluster slot)."""
+        return f"{self.prefix}:{{{account_key(account)}}}:kv:{check_namespace(namespace)}"
+
+    async def kv_get(self, account: str, namespace: str, key: str) -> Any | None:
+        """The value stored under ``key``, or ``None`` (see `KeyValueStore`).
+
+        Raises:
+            StoreUnavailableError: Redis cannot be reached.
+            StoreError: The stored value is corrupt.
+        """
+        name = self.kv_key(account, namespace)
+        with redis_errors(f"reading {namespace} of {account}"):
+            body = await self.client.hget(name, check_key(key))
+        return None if body is None else self._decode_kv(name, key, body)
+
+    async def kv_put(self, account: str, namespace: str, key: str, value: Any) -> None:
+        """Store ``value`` under ``key`` (one ``HSET``; not fenced by a lease).
+
+        Raises:
+            UnencodableError: JSON cannot express ``value`` (nothing was written).
+            StoreUnavailableError: Redis cannot be reached.
+        """
+        name = self.kv_key(account, namespace)
+        body = encode(value)[:-1].decode("ascii")
+        with redis_errors(f"writing {namespace} of {account}"):
+            await self.client.hset(name, {check_key(key): body})
+
+    async def kv_delete(self, account: str, namespace: str, key: str) -> bool:
+        """Remove ``key``; whether it was there."""
+        name = self.kv_key(account, namespace)
+        with redis_errors(f"writing {namespace} of {account}"):
+            return bool(await self.client.hdel(name, [check_key(key)]))
+
+    async def kv_items(self, account: str, namespace: str) -> dict[str, Any]:
+        """Every key of the namespace and its value (one ``HGETALL``)."""
+        name = self.kv_key(account, namespace)
+        with redis_errors(f"reading {namespace} of {account}"):
+            stored = await self.client.hgetall(name)
+        return {k: self._decode_kv(name, k, v) for k, v in stored.items()}
+
+    @staticmethod
+    def _decode_kv(name: str, key: str, body: str) -> Any:
+        try:
+            return decode(body)
+        except ValueError:
+            raise StoreError(f"corrupt value of {key!r} in Redis hash {name}") from None
 
     async def aclose(self) -> None:
         """Nothing to release (the connection pool belongs to whoever opened it)."""

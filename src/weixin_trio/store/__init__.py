@@ -15,6 +15,7 @@ from ._base import (
     StoreUnavailableError as StoreUnavailableError,
 )
 from ._file import FileStore as FileStore, account_key as account_key
+from ._kv import KeyValueStore as KeyValueStore
 from ._memory import MemoryStore as MemoryStore
 
 __all__ = [
@@ -22,6 +23,7 @@ __all__ = [
     "DeadLetter",
     "FileStore",
     "JournalEntry",
+    "KeyValueStore",
     "LeaseLostError",
     "MemoryStore",
     "OutboxEntry",

@@ -18,6 +18,7 @@ from ._journal import (
     outbox_put_record,
     outbox_remove_record,
 )
+from ._kv import MemoryKV, check_key, check_namespace, encode
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -51,6 +52,7 @@ class MemoryStore:
         self._window = seen_window
         self._accounts: dict[str, JournalState] = {}
         self._credentials: dict[str, dict[str, Any]] = {}
+        self._kv = MemoryKV()
         self.fail_writes: bool = False
 
     def __repr__(self) -> str:
@@ -129,6 +131,29 @@ class MemoryStore:
         """Forget an account's credentials."""
         await self._write()
         return self._credentials.pop(account_id, None) is not None
+
+    async def kv_get(self, account: str, namespace: str, key: str) -> Any | None:
+        """The value stored under ``key``, or ``None`` (see `KeyValueStore`)."""
+        await trio.lowlevel.checkpoint()
+        return self._kv.get(account, namespace, key)
+
+    async def kv_put(self, account: str, namespace: str, key: str, value: Any) -> None:
+        """Store ``value`` under ``key`` (a copy: later changes to it are not seen)."""
+        check_namespace(namespace)
+        check_key(key)
+        encode(value)  # what cannot be stored fails before the write, as in FileStore
+        await self._write()
+        self._kv.put(account, namespace, key, value)
+
+    async def kv_delete(self, account: str, namespace: str, key: str) -> bool:
+        """Remove ``key``; whether it was there."""
+        await self._write()
+        return self._kv.delete(account, namespace, key)
+
+    async def kv_items(self, account: str, namespace: str) -> dict[str, Any]:
+        """Every key of the namespace and its value."""
+        await trio.lowlevel.checkpoint()
+        return self._kv.items(account, namespace)
 
     async def flush(self, account: str) -> None:
         """Nothing to do in memory."""
