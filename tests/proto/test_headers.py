@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import os
 from typing import Any
 
 import pytest
@@ -283,3 +284,44 @@ def test_header_values_reject_control_characters() -> None:
         post_headers(token="tok\r\nX-Evil: 1", common=common)
     with pytest.raises(ValueError, match="SKRouteTag"):
         common_headers(app_id="bot", client_version="2.4.6", route_tag="a\nb")
+
+
+# --- X-WECHAT-UIN draws ------------------------------------------------------------------
+
+
+def _uin_value(header: str) -> int:
+    return int(base64.b64decode(header).decode("ascii"))
+
+
+def test_x_wechat_uin_draws_without_a_system_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The header is not a secret: no urandom read per request (secrets did one each).
+    import random
+
+    def no_urandom(n: int) -> bytes:
+        raise AssertionError(f"os.urandom({n}) per X-WECHAT-UIN")
+
+    monkeypatch.setattr(random, "_urandom", no_urandom)
+    values = {_uin_value(x_wechat_uin()) for _ in range(50)}
+    assert len(values) > 45  # fresh per request
+    assert all(0 <= v <= 0xFFFFFFFF for v in values)
+    headers = post_headers(token="t", common={})
+    assert 0 <= _uin_value(headers["X-WECHAT-UIN"]) <= 0xFFFFFFFF
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_x_wechat_uin_sequence_differs_in_a_forked_child() -> None:
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        try:
+            os.write(write_end, ",".join(x_wechat_uin() for _ in range(4)).encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    try:
+        child = os.read(read_end, 1000).decode().split(",")
+    finally:
+        os.close(read_end)
+        os.waitpid(pid, 0)
+    parent = [x_wechat_uin() for _ in range(4)]
+    assert child != parent

@@ -15,8 +15,9 @@ Sans-IO: every function is pure except `x_wechat_uin` without an argument (and
 from __future__ import annotations
 
 import base64
+import os
+import random
 import re
-import secrets
 import urllib.parse
 from typing import TYPE_CHECKING
 
@@ -50,6 +51,15 @@ _PARSE_INT_RE = re.compile(_JS_SPACE_CLASS + "*([+-]?[0-9]+)")
 _PRODUCT_RE = re.compile(r"[A-Za-z0-9_.\-]{1,32}/[A-Za-z0-9_.+\-]{1,32}")
 _COMMENT_RE = re.compile(r"[\x20-\x27\x2A-\x7E]{1,64}")
 _HEADER_UNSAFE_RE = re.compile(r"[\x00-\x1f\x7f]")
+
+# X-WECHAT-UIN is not a secret: the server gets a fresh random number per request, as
+# from the reference's plain random number generator. A Mersenne Twister seeded once from
+# os.urandom (``random.Random()``) draws it without a system call per request (``secrets``
+# reads urandom every time); a forked child reseeds, so two processes never share one
+# sequence.
+_UIN_RANDOM = random.Random()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_UIN_RANDOM.seed)
 
 
 def _js_parse_int_byte(part: str) -> int:
@@ -107,7 +117,7 @@ def x_wechat_uin(value: int | None = None) -> str:
         ValueError: ``value`` is outside ``0 .. 2**32 - 1``.
     """
     if value is None:
-        value = secrets.randbits(32)
+        value = _UIN_RANDOM.getrandbits(32)
     elif not 0 <= value <= 0xFFFFFFFF:
         raise ValueError(f"X-WECHAT-UIN must be a uint32, got {value}")
     return base64.b64encode(str(value).encode("ascii")).decode("ascii")

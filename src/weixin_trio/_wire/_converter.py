@@ -45,8 +45,25 @@ _DECIMAL = re.compile(r"-?[0-9]+")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
+_ENUM_OF_UNION: dict[Any, type[WireIntEnum] | None] = {}
+
+
 def _enum_of_union(tp: Any) -> type[WireIntEnum] | None:
-    """The WireIntEnum in ``E | int`` or ``E | int | None``, else ``None``."""
+    """The WireIntEnum in ``E | int`` or ``E | int | None``, else ``None`` (memoized).
+
+    It runs for every open-enum field structured (three per inbound message), so the
+    answer per annotation is kept; annotations are few and live as long as the types.
+    """
+    try:
+        return _ENUM_OF_UNION[tp]
+    except KeyError:
+        found = _ENUM_OF_UNION[tp] = _find_enum_of_union(tp)
+        return found
+    except TypeError:  # an unhashable annotation: not cached
+        return _find_enum_of_union(tp)
+
+
+def _find_enum_of_union(tp: Any) -> type[WireIntEnum] | None:
     if typing.get_origin(tp) not in (typing.Union, types.UnionType):
         return None
     args = [a for a in typing.get_args(tp) if a is not type(None)]

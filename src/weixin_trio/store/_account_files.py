@@ -44,9 +44,12 @@ log = logging.getLogger("weixin_trio.store")
 class _AccountFiles:
     """The files of one account; every method runs in a worker thread.
 
-    Data files are opened per write (so a directory removed under a running store is
-    an error, not a write into a deleted file); only the lock stays open, in ``fds``,
-    which a finalizer closes if the store is dropped without `FileStore.aclose`.
+    The lock and the append handles of the data files stay open, in ``fds`` (a
+    finalizer closes them if the store is dropped without `FileStore.aclose`). Before
+    each write the path is checked (one ``stat``) to still be the file the handle has,
+    with the length the store wrote: a directory removed or a file replaced under a
+    running store is an error (the file is opened again, which fails or tells the
+    store it changed), never a write into a deleted file.
     """
 
     def __init__(
@@ -62,6 +65,7 @@ class _AccountFiles:
         self.journal_size = 0
         self.dead_size = 0
         self.fds: dict[str, int] = {}
+        self.identity: dict[str, tuple[int, int]] = {}  # fds key -> (st_dev, st_ino)
         self.dir_dirty = False  # an entry was created or renamed and not fsynced yet
         self.broken: str | None = None
         self.loaded = False
@@ -77,6 +81,7 @@ class _AccountFiles:
         self._make_dir()
         self._lock()
         self.loaded = False
+        self.close_handles()
         loaded = _read_account_dir(self.dir, self.window)
         self.state = loaded.state
         self.generation = loaded.generation
@@ -158,6 +163,47 @@ class _AccountFiles:
         if self.broken is not None:
             raise StoreError(f"{self.broken}; refusing writes until the account is reloaded")
 
+    def close_handles(self) -> None:
+        """Close the append handles (the lock stays); the next write opens its file."""
+        for key in [k for k in self.fds if k != "lock"]:
+            self._forget(key)
+
+    def _forget(self, key: str) -> None:
+        self.identity.pop(key, None)
+        fd = self.fds.pop(key, None)
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+    def _handle(self, path: Path, size: int) -> int:
+        """The append handle of ``path``, which must still have ``size`` bytes.
+
+        The handle opened by an earlier write is reused when ``path`` is still that
+        file with that length (one ``stat``); otherwise it is closed and `_open`
+        opens the path again (and raises if it changed).
+        """
+        key = path.name
+        fd = self.fds.get(key)
+        if fd is not None:
+            try:
+                st = os.stat(path)
+            except OSError:
+                pass  # removed, or its directory: opening it again raises the error
+            else:
+                same = self.identity.get(key) == (st.st_dev, st.st_ino)
+                if same and st.st_size == size:
+                    return fd
+            self._forget(key)
+        fd = self._open(path, size)
+        try:
+            st = os.fstat(fd)
+        except BaseException:
+            os.close(fd)
+            raise
+        self.fds[key] = fd
+        self.identity[key] = (st.st_dev, st.st_ino)
+        return fd
+
     def _open(self, path: Path, size: int) -> int:
         """Open ``path`` for appending, checking that it still has ``size`` bytes.
 
@@ -189,7 +235,7 @@ class _AccountFiles:
 
     def _append(self, path: Path, start: int, data: bytes, *, sync: bool) -> None:
         """Append ``data`` completely (and sync it) or undo it and raise ``OSError``."""
-        fd = self._open(path, start)
+        fd = self._handle(path, start)
         try:
             write_all(fd, data)
             if sync:
@@ -204,9 +250,8 @@ class _AccountFiles:
                     f"a failed write to {path} ({exc.strerror}) could not be undone "
                     f"({undo.strerror})"
                 )
+            self._forget(path.name)  # the next write opens and checks the file afresh
             raise
-        finally:
-            os.close(fd)
 
     def append(self, record: Mapping[str, Any], *, sync: bool) -> None:
         self._writable()
@@ -235,11 +280,15 @@ class _AccountFiles:
     def sync(self) -> None:
         self._writable()
         if self.journal_size:
-            fd = os.open(self.journal_path, os.O_RDONLY)
-            try:
+            fd = self.fds.get(self.journal_path.name)
+            if fd is not None:
                 ops.fdatasync(fd)
-            finally:
-                os.close(fd)
+            else:
+                fd = os.open(self.journal_path, os.O_RDONLY)
+                try:
+                    ops.fdatasync(fd)
+                finally:
+                    os.close(fd)
         if self.dir_dirty:
             self._sync_dir()
 
@@ -271,6 +320,7 @@ class _AccountFiles:
                 new_journal.unlink()
             raise
         # The snapshot names the new generation now: the old journal is done with.
+        self._forget(self.journal_path.name)
         self.generation = new_gen
         self.journal_size = 0
         self.since_snapshot = 0
@@ -294,6 +344,7 @@ class _AccountFiles:
                     log.warning("cannot sync %s while closing (%s)", self.dir, exc)
         finally:
             _close_fds(self.fds)
+            self.identity.clear()
             self.loaded = False
 
 

@@ -72,6 +72,10 @@ __all__ = ["FileStore", "account_key"]
 
 log = logging.getLogger("weixin_trio.store")
 
+#: How many accounts keep their journal's append handle open between writes. The busy
+#: ones write without opening a file; a parked account beyond them holds only its lock.
+HANDLE_ACCOUNTS = 64
+
 
 @final
 class FileStore:
@@ -96,8 +100,9 @@ class FileStore:
     A write either completes (and is durable when the method says so) or raises and
     leaves the files as they were; a full disk or an I/O error raises
     `StoreUnavailableError`, and the same store works again once the disk has
-    room. Blocking file I/O runs in worker threads (``trio.to_thread``; inline under an
-    autojumping test clock, see ``run_blocking``).
+    room. An account holds its lock file open; the 64 accounts written to last also
+    keep their journal open between writes. Blocking file I/O runs in worker threads
+    (``trio.to_thread``; inline under an autojumping test clock, see ``run_blocking``).
     """
 
     def __init__(
@@ -114,6 +119,7 @@ class FileStore:
         self._compact_every = compact_every
         self._accounts: dict[str, _AccountFiles] = {}
         self._locks: dict[str, trio.Lock] = {}
+        self._with_handles: dict[str, None] = {}  # accounts by last write, oldest first
 
     def __repr__(self) -> str:
         mode = " read_only" if self.read_only else ""
@@ -147,7 +153,31 @@ class FileStore:
             files = self._accounts.get(account)
             if files is None or not (files.loaded or files.read_only):
                 raise StoreError(f"account {account!r} was not loaded from {self.path}")
-            return await self._in_thread(files, fn, what)
+            try:
+                return await self._in_thread(files, fn, what)
+            finally:
+                self._keep_handles(account)
+
+    def _keep_handles(self, account: str) -> None:
+        """Let the `HANDLE_ACCOUNTS` latest writers keep their append handles open.
+
+        Runs in the trio thread: an account whose lock is free has no call in a worker
+        thread, so its handles can be closed here without racing a write.
+        """
+        recent = self._with_handles
+        recent.pop(account, None)
+        recent[account] = None
+        while len(recent) > HANDLE_ACCOUNTS:
+            idle = next(
+                (name for name in recent if not self._locks[name].locked()),
+                None,
+            )
+            if idle is None:
+                return
+            del recent[idle]
+            files = self._accounts.get(idle)
+            if files is not None:
+                files.close_handles()
 
     async def _in_thread(
         self, files: _AccountFiles, fn: Callable[[_AccountFiles], T], what: str
@@ -353,3 +383,4 @@ class FileStore:
                 async with lock:
                     await run_blocking(files.close)
                 del self._accounts[account]
+                self._with_handles.pop(account, None)
