@@ -57,8 +57,10 @@ if typing.TYPE_CHECKING:
         should_process as should_process,
     )
     from ._proto.backoff import Backoff as Backoff
+    from ._proto.commands import Command as Command
     from ._proto.inbound import MediaRef as MediaRef, Quote as Quote
     from ._proto.send_windows import SendWindow as SendWindow, SendWindowPolicy as SendWindowPolicy
+    from ._router.router import Router as Router
     from .store import (
         DeadLetter as DeadLetter,
         FileStore as FileStore,
@@ -73,6 +75,7 @@ __all__ = [
     "ApiError",
     "Backoff",
     "CdnError",
+    "Command",
     "DeadLetter",
     "FileStore",
     "ILinkClient",
@@ -89,6 +92,7 @@ __all__ = [
     "ProtocolError",
     "Quote",
     "RateLimitedError",
+    "Router",
     "Run",
     "SendResult",
     "SendRetryPolicy",
@@ -133,10 +137,12 @@ _LAZY: typing.Final[dict[str, str]] = {
     "StaleTokenInfo": "._monitor.values",
     "should_process": "._monitor.values",
     "Backoff": "._proto.backoff",
+    "Command": "._proto.commands",
     "MediaRef": "._proto.inbound",
     "Quote": "._proto.inbound",
     "SendWindow": "._proto.send_windows",
     "SendWindowPolicy": "._proto.send_windows",
+    "Router": "._router.router",
     "DeadLetter": ".store",
     "FileStore": ".store",
     "MemoryStore": ".store",
