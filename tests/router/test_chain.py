@@ -14,6 +14,8 @@ from weixin_trio import filters
 from ._messages import message
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
     from weixin_trio._router.signatures import CallNext, Middleware
 
 
@@ -29,12 +31,12 @@ def layered(log: list[str], name: str) -> Middleware:
 async def test_middleware_runs_outer_to_inner_in_registration_order() -> None:
     router, log = wx.Router(), list[str]()
 
-    async def outer(msg: wx.Message, call_next: CallNext) -> None:
+    async def outer(msg: wx.Message, call_next: Callable[[], Awaitable[None]]) -> None:
         log.append("outer in")
-        await call_next(msg)
+        await call_next()
         log.append("outer out")
 
-    async def inner(msg: wx.Message, call_next: CallNext) -> None:
+    async def inner(msg: wx.Message, call_next: Callable[[wx.Message], Awaitable[None]]) -> None:
         log.append("inner in")
         await call_next(msg)
         log.append("inner out")
@@ -55,7 +57,7 @@ async def test_middleware_that_skips_call_next_finishes_the_message() -> None:
 
     async def only_bob(msg: wx.Message, call_next: CallNext) -> None:
         if msg.from_user_id == "bob@im.wechat":
-            await call_next(msg)
+            await call_next()
 
     router.use(only_bob)
 

@@ -19,7 +19,7 @@ TRACE = re.compile(r"⏱ inbound→handler \d+ ms · handler \+\d+ ms · sends (
 
 
 class KeyValues:
-    """The key-value part of a store, in memory, counting reads."""
+    """A store's key-value API (`KeyValueStore`), in memory, counting reads."""
 
     def __init__(self) -> None:
         self.values: dict[tuple[str, str, str], Any] = {}
@@ -31,6 +31,12 @@ class KeyValues:
 
     async def kv_put(self, account: str, namespace: str, key: str, value: Any) -> None:
         self.values[account, namespace, key] = value
+
+    async def kv_delete(self, account: str, namespace: str, key: str) -> bool:
+        raise NotImplementedError
+
+    async def kv_items(self, account: str, namespace: str) -> dict[str, Any]:
+        raise NotImplementedError
 
 
 async def test_switches_are_per_account_persisted_and_read_once() -> None:
@@ -46,6 +52,20 @@ async def test_switches_are_per_account_persisted_and_read_once() -> None:
     assert await DebugModes().enabled("a", store) is True  # a new process reads it back
     assert await modes.toggle("a", store) is False
     assert store.values[("a", DEBUG_NAMESPACE, DEBUG_KEY)] is False
+
+
+async def test_a_failing_store_reads_as_off_and_is_asked_again() -> None:
+    store = KeyValues()
+    store.values["a", DEBUG_NAMESPACE, DEBUG_KEY] = True
+    modes = DebugModes()
+    broken = KeyValues()
+
+    async def fail(account: str, namespace: str, key: str) -> Any:
+        raise wx.StoreUnavailableError("down")
+
+    broken.kv_get = fail  # type: ignore[method-assign]
+    assert await modes.enabled("a", broken) is False
+    assert await modes.enabled("a", store) is True  # not cached while the store failed
 
 
 async def test_a_store_without_key_values_keeps_the_switch_in_memory() -> None:

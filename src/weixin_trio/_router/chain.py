@@ -23,9 +23,9 @@ __all__ = ["run_layer", "run_middleware"]
 async def run_middleware(middleware: Sequence[Middleware], message: Message, inner: Call) -> None:
     """Run ``middleware[0]`` with a ``call_next`` that runs the rest, then ``inner``.
 
-    A middleware may skip ``call_next`` (the message is finished), await it once (with
-    ``message`` or a message it made from it, e.g. with ``attrs.evolve``), or raise; a
-    second ``call_next`` raises `RuntimeError`.
+    A middleware may skip ``call_next`` (the message is finished), await it once
+    (``call_next()``, or ``call_next(other)`` to go on with another message), or raise;
+    a second ``call_next`` raises `RuntimeError`.
     """
     if not middleware:
         await inner(message)
@@ -33,12 +33,12 @@ async def run_middleware(middleware: Sequence[Middleware], message: Message, inn
     first, rest = middleware[0], middleware[1:]
     called = False
 
-    async def call_next(passed: Message) -> None:
+    async def call_next(passed: Message | None = None, /) -> None:
         nonlocal called
         if called:
             raise RuntimeError(f"call_next() awaited twice by the middleware {first!r}")
         called = True
-        await run_middleware(rest, passed, inner)
+        await run_middleware(rest, message if passed is None else passed, inner)
 
     await first(message, call_next)
 

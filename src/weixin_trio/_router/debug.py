@@ -1,8 +1,8 @@
 """``/toggle-debug``: a per-account debug mode, kept in the store, that traces replies.
 
-The switch is kept under `DEBUG_NAMESPACE`/`DEBUG_KEY` in the key-value part of the monitor's store
-(when the store has one; otherwise only in memory, for this router's lifetime) and
-cached per account, so a message costs one store read per account and process.
+The switch is kept under `DEBUG_NAMESPACE`/`DEBUG_KEY` in the key-value API of the
+monitor's store (`KeyValueStore`; without one, in memory for the router's lifetime)
+and cached per account, so only the first message of an account reads the store.
 While it is on, the router hands its routes a `TracedMessage`: each text reply gets
 the timing trace of its `Delivery` appended (inbound → handler, time since the
 handler started, the sends before it).
@@ -10,31 +10,26 @@ handler started, the sends before it).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+import logging
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import trio
 
 from .._client.message import Message
+from ..store import KeyValueStore
 from .delivery import Delivery
 
 if TYPE_CHECKING:
     from .._client.ilink_client import SendResult
 
-__all__ = ["DEBUG_KEY", "DEBUG_NAMESPACE", "DebugModes", "KeyValues", "TracedMessage", "traced"]
+__all__ = ["DEBUG_KEY", "DEBUG_NAMESPACE", "DebugModes", "TracedMessage", "traced"]
+
+log = logging.getLogger("weixin_trio.router")
 
 #: Where the debug switch is kept: the store's key-value namespace and key (per account).
 DEBUG_NAMESPACE = "router"
 DEBUG_KEY = "debug"
-
-
-@runtime_checkable
-class KeyValues(Protocol):
-    """The part of a store's key-value API the debug switch needs (``Store.kv_*``)."""
-
-    async def kv_get(self, account: str, namespace: str, key: str) -> Any: ...
-
-    async def kv_put(self, account: str, namespace: str, key: str, value: Any) -> None: ...
 
 
 class DebugModes:
@@ -46,17 +41,21 @@ class DebugModes:
     async def enabled(self, account_id: str, store: object | None) -> bool:
         """Whether debug mode is on for ``account_id`` (read from ``store`` once)."""
         known = self._known.get(account_id)
-        if known is None:
-            known = False
-            if isinstance(store, KeyValues):
+        if known is not None:
+            return known
+        if isinstance(store, KeyValueStore):
+            try:
                 known = bool(await store.kv_get(account_id, DEBUG_NAMESPACE, DEBUG_KEY))
-            self._known[account_id] = known
-        return known
+            except Exception as exc:  # the message must not fail for want of a trace
+                log.warning("%s: cannot read the debug switch: %r", account_id, exc)
+                return False  # not cached: read again with the next message
+        self._known[account_id] = bool(known)
+        return bool(known)
 
     async def toggle(self, account_id: str, store: object | None) -> bool:
         """Flip the switch of ``account_id``; returns the new state."""
         state = not await self.enabled(account_id, store)
-        if isinstance(store, KeyValues):
+        if isinstance(store, KeyValueStore):
             await store.kv_put(account_id, DEBUG_NAMESPACE, DEBUG_KEY, state)
         self._known[account_id] = state
         return state

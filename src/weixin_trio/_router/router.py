@@ -179,10 +179,11 @@ class Router:
         """Add ``async def mw(msg, call_next) -> None`` around this router's routes.
 
         Middleware runs outer to inner in registration order. It may skip
-        ``await call_next(msg)`` (the message is then finished), await it once (with
-        ``msg`` or a message made from it), or raise. The router given to the monitor
-        runs its middleware for every message that passes its filter, even one no
-        route matches; an included router's middleware wraps its own routes only.
+        ``await call_next()`` (the message is then finished), await it once
+        (``call_next(other)`` goes on with another message), or raise. The router
+        given to the monitor runs its middleware for every message that passes its
+        filter, even one no route matches; an included router's middleware wraps its
+        own routes only.
         """
         check_handler(middleware)
         self._middleware.append(middleware)

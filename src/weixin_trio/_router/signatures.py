@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeAlias, TypeVar
 
 if TYPE_CHECKING:
     import re
@@ -27,8 +27,19 @@ CommandHandler: TypeAlias = "Callable[[Message, Command], Awaitable[None]]"
 MatchHandler: TypeAlias = "Callable[[Message, re.Match[str]], Awaitable[None]]"
 #: ``async def handler(msg) -> None``: media, message and fallback routes.
 MessageHandler: TypeAlias = "Callable[[Message], Awaitable[None]]"
-#: ``await call_next(msg)`` runs the rest of the chain with ``msg`` (at most once).
-CallNext: TypeAlias = "Callable[[Message], Awaitable[None]]"
+
+
+class CallNext(Protocol):
+    """``await call_next()`` runs the rest of the chain (at most once).
+
+    ``await call_next(other)`` runs it with another message (e.g. one made with
+    ``attrs.evolve``). A middleware may annotate it as this, as
+    ``Callable[[], Awaitable[None]]`` or as ``Callable[[Message], Awaitable[None]]``.
+    """
+
+    def __call__(self, message: Message | None = None, /) -> Awaitable[None]: ...
+
+
 #: ``async def mw(msg, call_next) -> None``.
 Middleware: TypeAlias = "Callable[[Message, CallNext], Awaitable[None]]"
 #: ``async def on_error(msg, exc) -> bool``: ``True`` means handled.
