@@ -26,7 +26,7 @@ import trio
 
 from .._errors import CdnError
 from .._util import run_blocking
-from ..cdn import check_cdn_host, choose_download_url
+from ..cdn import DEFAULT_MAX_DOWNLOAD, check_cdn_host, choose_download_url
 from .cdn_transfer import CHUNK, Progress
 
 if TYPE_CHECKING:
@@ -38,8 +38,6 @@ if TYPE_CHECKING:
 __all__ = ["DEFAULT_MAX_DOWNLOAD", "download_media", "resolve_target"]
 
 log = logging.getLogger("weixin_trio.cdn")
-
-DEFAULT_MAX_DOWNLOAD: Final = 100 * 1024 * 1024
 
 
 async def download_media(
