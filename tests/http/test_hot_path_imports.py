@@ -22,7 +22,6 @@ HOT_PATH = [
     "_http/failures.py",
     "_http/pool.py",
     "_http/shared.py",
-    "_http/slots.py",
     "_http/target.py",
     "_http/tls.py",
     "_client/endpoints.py",

@@ -26,7 +26,6 @@ from .._errors import TransportError
 from .api import MAX_RESPONSE_BYTES
 from .connection import Connection
 from .failures import CONNECTION_ERRORS, failure, kind_of
-from .slots import Slots
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -48,7 +47,8 @@ class _OriginPool:
 
     def __init__(self, max_active: int) -> None:
         self.idle: collections.deque[Connection] = collections.deque()
-        self.slots = Slots(max_active)
+        # FIFO: trio.Semaphore hands a released slot to the longest waiter.
+        self.slots = trio.Semaphore(max_active)
 
 
 @final
@@ -136,7 +136,10 @@ class Pool:
             if long_poll:
                 return await self._exchange(per_origin, origin, method, data, endpoint)
             slots = per_origin.slots
-            await slots.acquire()
+            try:
+                slots.acquire_nowait()  # a free slot costs no task switch
+            except trio.WouldBlock:
+                await slots.acquire()
             try:
                 return await self._exchange(per_origin, origin, method, data, endpoint)
             finally:
