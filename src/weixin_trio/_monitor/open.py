@@ -10,6 +10,7 @@ import trio
 from .._proto.backoff import Backoff
 from .._util import unwrap_single_error
 from ..store import MemoryStore
+from .current import RUNNING, RunningMonitor
 from .handler_runner import SHARED_RNG, default_retry_backoff
 from .monitor import Monitor
 from .values import check_handler, should_process
@@ -130,6 +131,8 @@ async def open_monitor(
         notify=notify,
     )
     await monitor._load()
+    # Handlers (and the body) find their monitor here: tasks copy the context.
+    running = RUNNING.set(RunningMonitor(monitor, monitor._store))
     with unwrap_single_error():
         try:
             async with trio.open_nursery() as nursery:
@@ -144,6 +147,7 @@ async def open_monitor(
                 finally:
                     monitor._begin_stop()
         finally:
+            RUNNING.reset(running)
             await monitor._shutdown()
 
 

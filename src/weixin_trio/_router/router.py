@@ -234,13 +234,13 @@ class Router:
             Cancellation propagates through the route, middleware and error handlers
             untouched.
         """
+        if not self._passes(message):
+            return
         delivery = _delivery.Delivery.begin(message)
         token = _delivery.CURRENT.set(delivery)
         try:
             if self._builtins is not None:
                 message = await self._builtins.prepare(message, delivery)
-            if not self._passes(message):
-                return
             found = self._find(message, parse_command(message.text))
             if found is None:  # the root's middleware still sees the message
                 found = _Found((self,), _nothing)
