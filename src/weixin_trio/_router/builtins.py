@@ -1,8 +1,9 @@
 """The built-ins of ``Router(builtins=True)``: ``/echo``, ``/help``, ``/status``, ``/toggle-debug``.
 
 They run like user commands (inside the router's middleware) but only when no
-user command has the name. ``/status`` and ``/toggle-debug`` find the running
-monitor (its statistics, its store) through `weixin_trio._monitor.current`.
+user command has the name. ``/status`` finds the running monitor through
+`weixin_trio._monitor.current`; ``/toggle-debug`` uses the message's store, else that
+monitor's.
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ class Builtins:
             account = message.client.account_id
         except RuntimeError:  # a message built without a client
             return message
-        if not await self.debug.enabled(account, _store()):
+        if not await self.debug.enabled(account, _store(message)):
             return message
         return traced(message, delivery)
 
@@ -104,13 +105,17 @@ class Builtins:
     async def toggle_debug(self, message: Message, command: Command) -> None:
         """``/toggle-debug``: flip this account's debug mode (kept in the store)."""
         del command
-        on = await self.debug.toggle(message.client.account_id, _store())
+        on = await self.debug.toggle(message.client.account_id, _store(message))
         await message.reply(
             "Debug mode on: replies carry a timing trace." if on else "Debug mode off."
         )
 
 
-def _store() -> object | None:
+def _store(message: Message) -> object | None:
+    """The message's store (``msg.store``, where messages carry one), else the monitor's."""
+    store: object | None = getattr(message, "store", None)
+    if store is not None:
+        return store
     running = running_monitor()
     return None if running is None else running.store
 
