@@ -6,6 +6,7 @@ Layout under the root (one directory per account, mode 0700; files mode 0600)::
     <root>/<account-key>/snapshot.json       compacted state, replaced atomically
     <root>/<account-key>/journal-<gen>.log   JSON lines appended since that snapshot
     <root>/<account-key>/dead-letters.jsonl  every dead letter, append-only
+    <root>/<account-key>/kv/<namespace>.json key-value documents (see ``_kv_file``)
 
 One writer per account directory: a store that loads an account for writing takes an
 exclusive ``flock`` on its ``lock`` file and keeps it until `FileStore.aclose`
@@ -61,6 +62,8 @@ from ._journal import (
     outbox_put_record,
     outbox_remove_record,
 )
+from ._kv import check_key, check_namespace
+from ._kv_file import KV_DIR, kv_delete, kv_put, kv_read
 
 if TYPE_CHECKING:
     import os
@@ -352,6 +355,69 @@ class FileStore:
         except OSError as exc:
             raise _store_error(exc, None, f"remove {path}") from exc
         return True
+
+    # --- key-value documents (files of their own, see ``_kv_file``) ---------------------
+
+    async def _kv(self, what: str, fn: Callable[..., T], account: str, *args: Any) -> T:
+        directory = self.account_dir(account)
+        try:
+            return await run_blocking(fn, directory, *args)
+        except UnencodableError as exc:
+            raise UnencodableError(f"cannot {what} in {directory / KV_DIR}: {exc}") from None
+        except OSError as exc:
+            raise _store_error(exc, None, f"{what} in {directory / KV_DIR}") from exc
+
+    async def kv_get(self, account: str, namespace: str, key: str) -> Any | None:
+        """The value stored under ``key``, or ``None`` (see `KeyValueStore`).
+
+        Reads ``<account>/kv/<namespace>.json`` (no lock; read-only stores too), so a
+        change by another process is seen at once.
+
+        Raises:
+            StoreError: The document is corrupt or cannot be read.
+
+        Cancellation:
+            As `accept`.
+        """
+        check_key(key)
+        document = await self._kv("read", kv_read, account, check_namespace(namespace))
+        return document.get(key)
+
+    async def kv_items(self, account: str, namespace: str) -> dict[str, Any]:
+        """Every key of the namespace and its value (see `kv_get`).
+
+        Cancellation:
+            As `accept`.
+        """
+        return await self._kv("read", kv_read, account, check_namespace(namespace))
+
+    async def kv_put(self, account: str, namespace: str, key: str, value: Any) -> None:
+        """Store ``value`` under ``key``: the document is replaced atomically and durably.
+
+        Needs no ``load`` and not the journal's writer lock (a short lock of the
+        document's own), so another process can write while a bot runs.
+
+        Raises:
+            UnencodableError: JSON cannot express ``value`` (nothing was written).
+            StoreUnavailableError: The disk is full or failed (the old document stays).
+            StoreError: The store is read-only, or the document is corrupt.
+
+        Cancellation:
+            As `accept`.
+        """
+        self._check_writable()
+        args = (check_namespace(namespace), check_key(key), value)
+        await self._kv("write a key-value document", kv_put, account, *args)
+
+    async def kv_delete(self, account: str, namespace: str, key: str) -> bool:
+        """Remove ``key``; whether it was there (see `kv_put`).
+
+        Cancellation:
+            As `accept`.
+        """
+        self._check_writable()
+        args = (check_namespace(namespace), check_key(key))
+        return await self._kv("write a key-value document", kv_delete, account, *args)
 
     async def flush(self, account: str) -> None:
         """Sync everything written for ``account`` (nothing to do when read-only).

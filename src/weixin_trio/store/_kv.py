@@ -4,7 +4,7 @@ Every store ([`MemoryStore`][weixin_trio.MemoryStore], [`FileStore`][weixin_trio
 [`RedisStore`][weixin_trio.redis.RedisStore]) implements `KeyValueStore`. It holds what
 a bot keeps besides its journal: allow lists, pairing codes, conversation state, flags.
 Values are encoded like every other record of the stores (ASCII JSON; what JSON cannot
-express raises [`UnencodableError`][weixin_trio.UnencodableError] and nothing is written)
+express raises `UnencodableError` and nothing is written)
 and come back decoded, as fresh objects (a tuple comes back as a list).
 
 A namespace is a short name (letters, digits, ``_``, ``.``, ``-``; at most 64
@@ -25,7 +25,7 @@ __all__ = ["KeyValueStore", "MemoryKV", "check_key", "check_namespace", "decode"
 _NAMESPACE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
 
 
-def check_namespace(namespace: str) -> str:
+def check_namespace(namespace: object) -> str:
     """``namespace`` if it is a valid namespace name.
 
     Raises:
@@ -40,7 +40,7 @@ def check_namespace(namespace: str) -> str:
     return namespace
 
 
-def check_key(key: str) -> str:
+def check_key(key: object) -> str:
     """``key`` if it is a valid key: a non-empty string that encodes as UTF-8.
 
     Raises:
