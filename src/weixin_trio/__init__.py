@@ -22,6 +22,7 @@ from ._errors import (
     LeaseLostError as LeaseLostError,
     MonitorCrashed as MonitorCrashed,
     NoContextTokenError as NoContextTokenError,
+    NoStoreError as NoStoreError,
     ProtocolError as ProtocolError,
     RateLimitedError as RateLimitedError,
     SendWindowClosedError as SendWindowClosedError,
@@ -36,6 +37,7 @@ from ._version import __version__ as __version__
 
 if typing.TYPE_CHECKING:
     # What mypy and the docs see; at run time `__getattr__` loads these on first use.
+    from ._access.control import AccessControl as AccessControl
     from ._client.ilink_client import (
         DEFAULT_BASE_URL as DEFAULT_BASE_URL,
         DEFAULT_CDN_BASE_URL as DEFAULT_CDN_BASE_URL,
@@ -61,9 +63,12 @@ if typing.TYPE_CHECKING:
     from ._proto.inbound import MediaRef as MediaRef, Quote as Quote
     from ._proto.send_windows import SendWindow as SendWindow, SendWindowPolicy as SendWindowPolicy
     from ._router.router import Router as Router
+    from ._state.conversation import ConversationState as ConversationState
+    from ._state.flow import Flow as Flow
     from .store import (
         DeadLetter as DeadLetter,
         FileStore as FileStore,
+        KeyValueStore as KeyValueStore,
         MemoryStore as MemoryStore,
         Store as Store,
     )
@@ -71,14 +76,18 @@ if typing.TYPE_CHECKING:
 __all__ = [
     "DEFAULT_BASE_URL",
     "DEFAULT_CDN_BASE_URL",
+    "AccessControl",
     "AccountRunner",
     "ApiError",
     "Backoff",
     "CdnError",
     "Command",
+    "ConversationState",
     "DeadLetter",
     "FileStore",
+    "Flow",
     "ILinkClient",
+    "KeyValueStore",
     "LeaseLostError",
     "MalformedMessageError",
     "MediaRef",
@@ -88,6 +97,7 @@ __all__ = [
     "MonitorCrashed",
     "MonitorStatistics",
     "NoContextTokenError",
+    "NoStoreError",
     "Pacing",
     "ProtocolError",
     "Quote",
@@ -118,6 +128,7 @@ __all__ = [
 #: The home module of every public name that loads on first use (the same names as the
 #: ``TYPE_CHECKING`` block above; ``tests/test_imports.py`` checks that they agree).
 _LAZY: typing.Final[dict[str, str]] = {
+    "AccessControl": "._access.control",
     "DEFAULT_BASE_URL": "._client.ilink_client",
     "DEFAULT_CDN_BASE_URL": "._client.ilink_client",
     "ILinkClient": "._client.ilink_client",
@@ -143,8 +154,11 @@ _LAZY: typing.Final[dict[str, str]] = {
     "SendWindow": "._proto.send_windows",
     "SendWindowPolicy": "._proto.send_windows",
     "Router": "._router.router",
+    "ConversationState": "._state.conversation",
+    "Flow": "._state.flow",
     "DeadLetter": ".store",
     "FileStore": ".store",
+    "KeyValueStore": ".store",
     "MemoryStore": ".store",
     "Store": ".store",
 }

@@ -14,6 +14,7 @@ checked against the classes by a test::
     │   └── RateLimitedError      ``-2``: the server throttled the send ("prepare failed")
     ├── SendWindowClosedError     the user's send window is closed (24 h / 10 sends)
     ├── NoContextTokenError       a proactive send to a user we never heard from
+    ├── NoStoreError              a message built by hand has no store (msg.state)
     ├── CdnError                  CDN upload or download failed (status, missing header, size)
     ├── StoreError                the store could not be read or written
     │   ├── StoreUnavailableError the store's server cannot be reached right now
@@ -55,6 +56,7 @@ __all__ = [
     "MalformedMessageError",
     "MonitorCrashed",
     "NoContextTokenError",
+    "NoStoreError",
     "ProtocolError",
     "QrLoginCancelled",
     "QrLoginError",
@@ -217,6 +219,15 @@ class CdnError(WeixinError):
     def __init__(self, message: str, *, status_code: int | None = None) -> None:
         super().__init__(message)
         self.status_code = status_code
+
+
+class NoStoreError(WeixinError):
+    """A message has no store to keep state in (``msg.state``, access control).
+
+    Messages a monitor (or the Redis worker) delivers carry their account's store; a
+    [`Message`][weixin_trio.Message] built by hand has none. Bind one, or give the
+    access control a ``store=``.
+    """
 
 
 class NoContextTokenError(WeixinError):

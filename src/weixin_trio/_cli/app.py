@@ -1,7 +1,7 @@
 """The ``weixin-trio`` command line (``python -m weixin_trio``).
 
 Commands: ``login``, ``accounts``, ``status``, ``run``, ``worker``, ``send``,
-``fake-server``, ``demo``. Each command takes only the options that apply to it (the
+``pair``, ``fake-server``, ``demo``. Each command takes only the options that apply to it (the
 top level takes them all, before the command name): ``-v/--verbose`` everywhere; the
 store (``--state-dir``, or ``--redis`` for Redis instead of files, where ``run`` leases
 accounts across processes) everywhere but ``demo`` and ``fake-server``; ``--base-url``
@@ -37,6 +37,7 @@ from .common import (
     EXIT_OK,
     EXIT_USAGE,
 )
+from .pair import add_pair_parser, check_pair_args
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -291,6 +292,8 @@ def _parser() -> argparse.ArgumentParser:
     send.add_argument("--file", type=Path, help="send this file instead of a text")
     send.add_argument("--account", default=None, help="the account to send from (if several)")
 
+    add_pair_parser(sub, _parents(groups, "store"))
+
     demo = sub.add_parser(
         "demo", parents=_parents(groups), help="echo bot against an embedded fake"
     )
@@ -367,6 +370,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.verbose += argv.count("--verbose")
     _configure_logging(args.verbose)
     from . import commands, serve
+    from .pair import cmd_pair
 
     command = {
         "login": commands.cmd_login,
@@ -375,6 +379,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "run": serve.cmd_run,
         "worker": serve.cmd_worker,
         "send": commands.cmd_send,
+        "pair": cmd_pair,
         "demo": commands.cmd_demo,
         "fake-server": _fake_server,
     }[args.command]
@@ -428,6 +433,8 @@ def _check_combinations(args: Any) -> None:
         fail("accounts list takes no ACCOUNT_ID")
     if command == "send" and (args.text is None) == (args.file is None):
         fail("give either TEXT or --file PATH")
+    if command == "pair" and (mistake := check_pair_args(args)):
+        fail(mistake)
     if command == "worker" and not args.redis:
         fail("worker needs --redis URL")
     if command == "run":

@@ -30,6 +30,8 @@ if TYPE_CHECKING:
     from contextlib import AbstractAsyncContextManager
     from pathlib import Path
 
+    from .._state.conversation import ConversationState
+    from ..store._base import Store  # noqa: TC004 - attrs does not evaluate annotations
     from .cdn_transfer import MediaSource, Progress
 
 __all__ = ["Message", "ReplyContext"]
@@ -46,6 +48,7 @@ class ReplyContext:
 
     client: ILinkClient
     deterministic: bool = True
+    store: Store | None = None
     _counter: itertools.count[int] = attrs.field(factory=itertools.count, init=False)
 
     def restart(self) -> None:
@@ -139,6 +142,27 @@ class Message:
             RuntimeError: The message was built without a client (e.g. in a unit test).
         """
         return self._require_ctx().client
+
+    @property
+    def store(self) -> Store | None:
+        """The store of the account this message came to (``None`` when built by hand)."""
+        return None if self._ctx is None else self._ctx.store
+
+    @property
+    def state(self) -> ConversationState:
+        """The sender's conversation state with this account, kept in the store.
+
+        See [`ConversationState`][weixin_trio.ConversationState]: ``await
+        msg.state.get()``, ``set(mapping)``, ``update(**values)``, ``clear()``.
+
+        Raises:
+            NoStoreError: The message has no store with the key-value API (it was
+                built by hand, not delivered by a monitor).
+        """
+        from .._state.conversation import conversation_state  # the store loads with it
+
+        account = "" if self._ctx is None else self._ctx.client.account_id
+        return conversation_state(self.store, account, self.from_user_id)
 
     def restart_replies(self) -> None:
         """Start the reply numbering over, for another attempt at handling this message.

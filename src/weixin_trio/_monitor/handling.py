@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from contextlib import AbstractContextManager
 
     from .._client.ilink_client import ILinkClient
+    from ..store import Store
     from .commits import Commits, Drain
     from .lanes import Lane
     from .pending_outbox import PendingOutbox
@@ -65,8 +66,10 @@ class Handling:
         drain: Drain,
         commits: Commits,
         outbox: PendingOutbox,
+        store: Store | None = None,
     ) -> None:
         self._client = client
+        self._store = store  # what messages hand to msg.state and access control
         self._runner = runner
         self._account = account
         self._counters = counters
@@ -101,7 +104,7 @@ class Handling:
                     wire = w.structure(entry.raw, w.WeixinMessage)
                     reason = identity_problem(wire)
                 if reason is None:
-                    ctx = ReplyContext(self._client)
+                    ctx = ReplyContext(self._client, store=self._store)
                     message = Message.from_wire(wire, message_id=entry.message_id, ctx=ctx)
             except Exception as exc:  # journaled JSON that no longer parses
                 reason = f"journaled message does not parse: {exc!r}"

@@ -149,6 +149,7 @@ class Monitor(metaclass=NoPublicConstructor):
             drain=self._drain,
             commits=self._commits,
             outbox=PendingOutbox(store, self._account),
+            store=store,
         )
 
     # --- public API ---------------------------------------------------------------------

@@ -1,0 +1,1 @@
+"""Access control: who may talk to a bot (policies, allow list, pairing codes)."""

@@ -1,0 +1,1 @@
+"""Per-user conversation state (``msg.state``) and multi-step flows."""
