@@ -1,6 +1,7 @@
 """A command bot: slash commands, per-user state, a two-step flow, and pairing.
 
-- ``/count`` counts your messages (kept in ``msg.state``, so it survives restarts);
+- ``/count`` tells how many chat messages (not commands) you sent; the count is kept
+  in ``msg.state``, so it survives restarts;
 - ``/signup`` asks your name, then a date (a `Flow`; ``/cancel`` leaves it);
 - ``/echo``, ``/help``, ``/status`` and ``/toggle-debug`` are the router's built-ins;
 - strangers get a one-time pairing code; the owner approves it with
@@ -65,7 +66,7 @@ def build_router(access: AccessControl | None = None) -> wx.Router:
 
     @router.command("count")
     async def count(msg: wx.Message, cmd: wx.Command) -> None:
-        """How many messages you sent me."""
+        """How many chat messages (not commands) you sent me."""
         state = await msg.state.get()
         await msg.reply(f"You sent {state.get('messages', 0)} messages.")
 
