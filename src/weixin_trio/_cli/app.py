@@ -163,7 +163,8 @@ def _option_groups() -> dict[str, argparse.ArgumentParser]:
         "--verbose",
         action="count",
         help="more logging: -v our INFO (one line per handled message), -vv our DEBUG,"
-        " -vvv also the HTTP wire (httpx/httpcore); with -v a failure prints its traceback",
+        " -vvv also the CDN transfers' HTTP wire (httpx/httpcore); with -v a failure"
+        " prints its traceback",
     )
     store = group()
     store.add_argument(
