@@ -103,6 +103,29 @@ async def test_as_router_middleware(
     assert access.statistics().passed == 1
 
 
+async def test_router_access_argument_guards_builtins_and_fallback(
+    fake_ilink: FakeILinkServer, ilink_client: wx.ILinkClient, autojump_clock: trio.abc.Clock
+) -> None:
+    store = wx.MemoryStore()
+    access = AccessControl("allowlist", denied_reply="private bot")
+    router = wx.Router(builtins=True, access=access)
+    reached: list[str] = []
+
+    @router.fallback
+    async def anything(msg: wx.Message) -> None:
+        reached.append(msg.text)
+
+    async with wx.open_monitor(ilink_client, router, store=store) as monitor:
+        fake_ilink.inject_text(STRANGER, "/echo hi")
+        fake_ilink.inject_text(STRANGER, "hello")
+        await fake_ilink.wait_for_sent(2)
+        await until(lambda: access.statistics().denied == 2)
+        await monitor.wait_idle()
+    assert fake_ilink.sent_texts(STRANGER) == ["private bot", "private bot"]  # no echo
+    assert reached == []
+    assert monitor.statistics().handled == 2  # acknowledged, not redelivered
+
+
 async def test_state_is_per_user_and_per_account(
     fake_ilink: FakeILinkServer, ilink_client: wx.ILinkClient, autojump_clock: trio.abc.Clock
 ) -> None:

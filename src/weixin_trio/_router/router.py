@@ -83,9 +83,19 @@ class Router:
             (a command of the same name registered on the router wins).
         filter: Only messages passing it reach this router's routes (for an included
             router: the others go on to the next route).
+        access: Who may talk to the bot, e.g.
+            [`AccessControl("pairing")`][weixin_trio.AccessControl]: installed as the
+            outermost middleware, so a refused message reaches no route, built-in or
+            fallback (it is acknowledged and counted).
     """
 
-    def __init__(self, *, builtins: bool = False, filter: Predicate | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        builtins: bool = False,
+        filter: Predicate | None = None,
+        access: Middleware | None = None,
+    ) -> None:
         self._filter: Filter | None = None if filter is None else as_filter(filter)
         self._entries: list[CommandRoute | TextRoute | MediaRoute | MessageRoute | Router] = []
         self._middleware: list[Middleware] = []
@@ -93,6 +103,8 @@ class Router:
         self._fallback: MessageHandler | None = None
         self._parent: Router | None = None
         self._builtins = Builtins(self.help_entries) if builtins else None
+        if access is not None:
+            self.use(access)
 
     def __repr__(self) -> str:
         return f"<Router with {len(self._entries)} routes>"
