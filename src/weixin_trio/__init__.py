@@ -25,6 +25,8 @@ from ._errors import (
     NoStoreError as NoStoreError,
     ProtocolError as ProtocolError,
     RateLimitedError as RateLimitedError,
+    RemoteMediaError as RemoteMediaError,
+    SendHookError as SendHookError,
     SendWindowClosedError as SendWindowClosedError,
     StaleTokenError as StaleTokenError,
     StoreError as StoreError,
@@ -58,9 +60,12 @@ if typing.TYPE_CHECKING:
         StaleTokenInfo as StaleTokenInfo,
         should_process as should_process,
     )
+    from ._proto.address_policy import RemoteMediaPolicy as RemoteMediaPolicy
     from ._proto.backoff import Backoff as Backoff
     from ._proto.commands import Command as Command
+    from ._proto.error_notices import ErrorNotices as ErrorNotices
     from ._proto.inbound import MediaRef as MediaRef, Quote as Quote
+    from ._proto.outgoing import Outgoing as Outgoing, SendReport as SendReport
     from ._proto.send_windows import SendWindow as SendWindow, SendWindowPolicy as SendWindowPolicy
     from ._router.router import Router as Router
     from ._state.conversation import ConversationState as ConversationState
@@ -84,6 +89,7 @@ __all__ = [
     "Command",
     "ConversationState",
     "DeadLetter",
+    "ErrorNotices",
     "FileStore",
     "Flow",
     "ILinkClient",
@@ -98,12 +104,17 @@ __all__ = [
     "MonitorStatistics",
     "NoContextTokenError",
     "NoStoreError",
+    "Outgoing",
     "Pacing",
     "ProtocolError",
     "Quote",
     "RateLimitedError",
+    "RemoteMediaError",
+    "RemoteMediaPolicy",
     "Router",
     "Run",
+    "SendHookError",
+    "SendReport",
     "SendResult",
     "SendRetryPolicy",
     "SendWindow",
@@ -147,10 +158,14 @@ _LAZY: typing.Final[dict[str, str]] = {
     "MonitorStatistics": "._monitor.values",
     "StaleTokenInfo": "._monitor.values",
     "should_process": "._monitor.values",
+    "RemoteMediaPolicy": "._proto.address_policy",
     "Backoff": "._proto.backoff",
     "Command": "._proto.commands",
+    "ErrorNotices": "._proto.error_notices",
     "MediaRef": "._proto.inbound",
     "Quote": "._proto.inbound",
+    "Outgoing": "._proto.outgoing",
+    "SendReport": "._proto.outgoing",
     "SendWindow": "._proto.send_windows",
     "SendWindowPolicy": "._proto.send_windows",
     "Router": "._router.router",

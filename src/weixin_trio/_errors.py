@@ -16,6 +16,8 @@ checked against the classes by a test::
     ├── NoContextTokenError       a proactive send to a user we never heard from
     ├── NoStoreError              a message built by hand has no store (msg.state)
     ├── CdnError                  CDN upload or download failed (status, missing header, size)
+    ├── RemoteMediaError          an http(s) URL given as media could not be fetched
+    ├── SendHookError             a ``before_send`` hook failed or broke the rules
     ├── StoreError                the store could not be read or written
     │   ├── StoreUnavailableError the store's server cannot be reached right now
     │   ├── StoreLockedError      another writer holds the account's state directory
@@ -63,6 +65,8 @@ __all__ = [
     "QrLoginExpired",
     "QrLoginTimeout",
     "RateLimitedError",
+    "RemoteMediaError",
+    "SendHookError",
     "SendWindowClosedError",
     "StaleTokenError",
     "StoreError",
@@ -219,6 +223,41 @@ class CdnError(WeixinError):
     def __init__(self, message: str, *, status_code: int | None = None) -> None:
         super().__init__(message)
         self.status_code = status_code
+
+
+class RemoteMediaError(WeixinError):
+    """A media send's ``http(s)`` URL could not be fetched, or what it gave was refused.
+
+    Nothing was uploaded or sent, and no temporary file is left behind.
+
+    Attributes:
+        reason: ``"too_large"`` (over the policy's ``max_bytes``),
+            ``"forbidden_address"`` (the host resolved to an address the policy
+            refuses: loopback, private, link-local, ...), ``"bad_content_type"``
+            (e.g. an image send whose bytes are not an image), ``"http_status"``
+            (a non-2xx answer), ``"too_many_redirects"``, ``"bad_url"``,
+            ``"connection"`` (DNS, connect, TLS or a broken answer) or
+            ``"timeout"``.
+        url: The URL, redacted: scheme, host and path only (never the query, which
+            may carry a secret).
+        status_code: The HTTP status, for ``"http_status"``.
+    """
+
+    def __init__(
+        self, reason: str, message: str, *, url: str, status_code: int | None = None
+    ) -> None:
+        super().__init__(f"{message} ({url})")
+        self.reason = reason
+        self.url = url
+        self.status_code = status_code
+
+
+class SendHookError(WeixinError):
+    """A ``before_send`` hook raised (the cause is chained), or rewrote what it may not.
+
+    Nothing was sent. A hook may rewrite the text, caption, file name or media source
+    of an [`Outgoing`][weixin_trio.Outgoing] value, not its recipient or kind.
+    """
 
 
 class NoStoreError(WeixinError):

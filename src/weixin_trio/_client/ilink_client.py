@@ -36,9 +36,10 @@ if TYPE_CHECKING:
 
     from .._proto.inbound import MediaRef
     from .._proto.send_windows import SendWindow
-    from .cdn_transfer import MediaSource, Progress
+    from .cdn_transfer import Progress
     from .endpoints import Endpoints
     from .messenger import Messenger
+    from .remote_media import MediaInput
     from .state import LiveState
 
 __all__ = [
@@ -325,7 +326,7 @@ class ILinkClient(metaclass=NoPublicConstructor):
     async def send_media(
         self,
         to: str,
-        source: MediaSource,
+        source: MediaInput,
         *,
         kind: MediaKind | None = None,
         caption: str | None = None,
@@ -338,9 +339,12 @@ class ILinkClient(metaclass=NoPublicConstructor):
 
         Args:
             to: The peer user.
-            source: A path, bytes, or an async iterable of byte chunks (spooled to a
-                temporary file, so memory stays constant).
-            kind: Force IMAGE, VIDEO or FILE instead of routing by name.
+            source: A path, bytes, an async iterable of byte chunks (spooled to a
+                temporary file), or an ``http(s)`` URL (``str`` or ``httpx.URL``),
+                fetched under the client's ``remote_media`` policy (public addresses
+                only by default; 20 MiB; type sniffed from the bytes), then uploaded.
+            kind: Force IMAGE, VIDEO or FILE instead of routing by name (a URL: by
+                its bytes); an IMAGE (VIDEO) URL whose bytes are not one is refused.
             caption: A text sent just before the media.
             file_name: The name shown for files (default: the path's base name).
             context_token: Overrides the stored token of ``to``.
@@ -349,12 +353,15 @@ class ILinkClient(metaclass=NoPublicConstructor):
 
         Raises:
             CdnError: The upload failed.
-            SendWindowClosedError: Checked before uploading.
+            RemoteMediaError: The URL could not be fetched, or what it gave was refused.
+            SendWindowClosedError: Checked before downloading or uploading.
+            SendHookError: A ``before_send`` hook failed.
 
         Cancellation:
             Safe before the media message is sent; the caption may already be shown.
+            A download is aborted and its temporary file removed.
         """
-        from .media_send import kind_for, send_media  # on first use: text bots never load it
+        from .media_send import send_media  # on first use: text bots never load it
 
         if kind is MediaKind.VOICE:
             raise ValueError("use send_voice() for voice messages")
@@ -362,7 +369,7 @@ class ILinkClient(metaclass=NoPublicConstructor):
             self._messenger,
             to,
             source,
-            kind=kind or kind_for(source, file_name),
+            kind=kind,
             caption=caption,
             file_name=file_name,
             context_token=context_token,
@@ -370,7 +377,7 @@ class ILinkClient(metaclass=NoPublicConstructor):
             client_ids=client_ids or (lambda: None),
         )
 
-    async def send_image(self, to: str, source: MediaSource, **options: Any) -> SendResult:
+    async def send_image(self, to: str, source: MediaInput, **options: Any) -> SendResult:
         """Send an image (see `send_media` for the options).
 
         Cancellation:
@@ -378,7 +385,7 @@ class ILinkClient(metaclass=NoPublicConstructor):
         """
         return await self.send_media(to, source, kind=MediaKind.IMAGE, **options)
 
-    async def send_video(self, to: str, source: MediaSource, **options: Any) -> SendResult:
+    async def send_video(self, to: str, source: MediaInput, **options: Any) -> SendResult:
         """Send a video (see `send_media` for the options).
 
         Cancellation:
@@ -386,7 +393,7 @@ class ILinkClient(metaclass=NoPublicConstructor):
         """
         return await self.send_media(to, source, kind=MediaKind.VIDEO, **options)
 
-    async def send_file(self, to: str, source: MediaSource, **options: Any) -> SendResult:
+    async def send_file(self, to: str, source: MediaInput, **options: Any) -> SendResult:
         """Send a file attachment (see `send_media` for the options).
 
         Cancellation:

@@ -32,7 +32,8 @@ if TYPE_CHECKING:
 
     from .._state.conversation import ConversationState
     from ..store._base import Store  # noqa: TC004 - attrs does not evaluate annotations
-    from .cdn_transfer import MediaSource, Progress
+    from .cdn_transfer import Progress
+    from .remote_media import MediaInput
 
 __all__ = ["Message", "ReplyContext"]
 
@@ -207,17 +208,21 @@ class Message:
             text,
             context_token=self.context_token,
             client_ids=lambda: ctx.next_client_id(self.message_id),
+            reply_to=self.message_id,
         )
 
-    async def reply_media(self, source: MediaSource, **options: Any) -> SendResult:
+    async def reply_media(self, source: MediaInput, **options: Any) -> SendResult:
         """Reply with a file, routed by MIME type (see `ILinkClient.send_media`).
+
+        ``source`` may be an ``http(s)`` URL, as for
+        [`ILinkClient.send_media`][weixin_trio.ILinkClient.send_media].
 
         Cancellation:
             As [`ILinkClient.send_media`][weixin_trio.ILinkClient.send_media].
         """
         return await self._reply_media(None, source, options)
 
-    async def reply_image(self, source: MediaSource, **options: Any) -> SendResult:
+    async def reply_image(self, source: MediaInput, **options: Any) -> SendResult:
         """Reply with an image (see `ILinkClient.send_media` for the options).
 
         Cancellation:
@@ -225,7 +230,7 @@ class Message:
         """
         return await self._reply_media(MediaKind.IMAGE, source, options)
 
-    async def reply_video(self, source: MediaSource, **options: Any) -> SendResult:
+    async def reply_video(self, source: MediaInput, **options: Any) -> SendResult:
         """Reply with a video (see `ILinkClient.send_media` for the options).
 
         Cancellation:
@@ -233,7 +238,7 @@ class Message:
         """
         return await self._reply_media(MediaKind.VIDEO, source, options)
 
-    async def reply_file(self, source: MediaSource, **options: Any) -> SendResult:
+    async def reply_file(self, source: MediaInput, **options: Any) -> SendResult:
         """Reply with a file attachment (see `ILinkClient.send_media`).
 
         Cancellation:
@@ -259,15 +264,21 @@ class Message:
         )
 
     async def _reply_media(
-        self, kind: MediaKind | None, source: MediaSource, options: dict[str, Any]
+        self, kind: MediaKind | None, source: MediaInput, options: dict[str, Any]
     ) -> SendResult:
+        from .media_send import send_media  # on first use: text bots never load it
+
         ctx = self._require_ctx()
-        return await ctx.client.send_media(
+        if kind is MediaKind.VOICE or options.get("kind") is MediaKind.VOICE:
+            raise ValueError("use reply_voice() for voice messages")
+        return await send_media(
+            ctx.client._messenger,
             self.from_user_id,
             source,
-            kind=kind,
+            kind=options.pop("kind", kind),
             context_token=self.context_token,
             client_ids=lambda: ctx.next_client_id(self.message_id),
+            reply_to=self.message_id,
             **options,
         )
 

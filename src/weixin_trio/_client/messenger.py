@@ -5,6 +5,9 @@ checks and spends the user's send window, builds the outbound message and hands 
 the `Sender` (when ``open_client`` runs one) or straight to
 the endpoint layer. `ILinkClient`, `Run`, replies and media sends all send through it;
 it knows nothing of them.
+
+It also holds the client's send hooks (``before_send``/``after_send``, run once per
+logical send by `send_text` and the media sends) and its remote media policy.
 """
 
 from __future__ import annotations
@@ -16,10 +19,13 @@ import attrs
 
 from .. import _wire as w
 from .._errors import NoContextTokenError, SendWindowClosedError
+from .._proto.address_policy import RemoteMediaPolicy
 from .._proto.client_ids import ReplyId, new_client_id
+from .._proto.outgoing import Outgoing
 from .._proto.send_windows import SendWindow
 from ..markdown import filter_markdown
 from ..text import split_text
+from .send_hooks import SendHooks
 
 if TYPE_CHECKING:
     from .._proto.client_ids import ClientIdSource, SendResult
@@ -40,16 +46,27 @@ class Messenger:
         sender: The running send queue, set by ``open_client`` while it runs.
         markdown: Filter outbound text through the markdown filter.
         text_limit: Longest text message; longer texts are split.
+        hooks: The client's ``before_send``/``after_send`` hooks.
+        remote_media: How media sends fetch ``http(s)`` URLs.
     """
 
     def __init__(
-        self, endpoints: Endpoints, state: LiveState, *, markdown: bool, text_limit: int
+        self,
+        endpoints: Endpoints,
+        state: LiveState,
+        *,
+        markdown: bool,
+        text_limit: int,
+        hooks: SendHooks | None = None,
+        remote_media: RemoteMediaPolicy | None = None,
     ) -> None:
         self.endpoints = endpoints
         self.state = state
         self.sender: Sender | None = None
         self.markdown = markdown
         self.text_limit = text_limit
+        self.hooks = hooks if hooks is not None else SendHooks()
+        self.remote_media = remote_media if remote_media is not None else RemoteMediaPolicy()
 
     async def transmit(self, msg: w.WeixinMessage) -> SendResult:
         """Send one built message through the sender tasks (or directly without them)."""
@@ -164,8 +181,53 @@ class Messenger:
         context_token: str | None,
         client_ids: ClientIdSource,
         run_id: str | None = None,
+        reply_to: int | None = None,
     ) -> SendResult:
-        """Send a text as one message per part, each with the next id of ``client_ids``."""
+        """Send a text (one logical send: the hooks run once, whatever the parts).
+
+        Cancellation:
+            As `ILinkClient.send_text`.
+        """
+        if not self.hooks:
+            return await self.deliver_text(
+                to, text, context_token=context_token, client_ids=client_ids, run_id=run_id
+            )
+        outgoing = Outgoing(
+            to=to,
+            kind="text",
+            text=text,
+            context_token=context_token,
+            run_id=run_id,
+            reply_to=reply_to,
+        )
+
+        async def perform(out: Outgoing) -> SendResult:
+            return await self.deliver_text(
+                out.to,
+                out.text or "",
+                context_token=out.context_token,
+                client_ids=client_ids,
+                run_id=out.run_id,
+            )
+
+        return await self.hooks.run(outgoing, perform)
+
+    async def deliver_text(
+        self,
+        to: str,
+        text: str,
+        *,
+        context_token: str | None,
+        client_ids: ClientIdSource,
+        run_id: str | None = None,
+    ) -> SendResult:
+        """Send a text as one message per part, each with the next id of ``client_ids``.
+
+        No hooks run here (a media send's caption is part of the media send).
+
+        Cancellation:
+            As `ILinkClient.send_text`.
+        """
         chunks = self.prepare_text(text)
         token = self.resolve_context_token(to, context_token)
         results: list[SendResult] = []

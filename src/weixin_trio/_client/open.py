@@ -34,16 +34,19 @@ from .endpoints import Endpoints
 from .ilink_client import DEFAULT_BASE_URL, DEFAULT_CDN_BASE_URL, ILinkClient
 from .messenger import Messenger
 from .pacing import Pacing, SendGovernor
+from .send_hooks import SendHooks
 from .sender import Sender, SendRetryPolicy
 from .state import LiveState
 
 if TYPE_CHECKING:
     import ssl
-    from collections.abc import AsyncIterator, Collection, Mapping
+    from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 
     import httpx
 
     from .._http.api import Http
+    from .._proto.address_policy import RemoteMediaPolicy
+    from .send_hooks import AfterSend, BeforeSend
 
 __all__ = ["DEFAULT_BOT_AGENT", "AccountLike", "open_client"]
 
@@ -126,6 +129,9 @@ async def open_client(
     text_limit: int = 4000,
     cdn_hosts: Collection[str] | None = None,
     account: AccountLike | None = None,
+    before_send: BeforeSend | Sequence[BeforeSend] | None = None,
+    after_send: AfterSend | Sequence[AfterSend] | None = None,
+    remote_media: RemoteMediaPolicy | None = None,
 ) -> AsyncIterator[ILinkClient]:
     """Open a client for one bot account.
 
@@ -168,6 +174,21 @@ async def open_client(
         cdn_hosts: Hosts media may be fetched from or uploaded to. Default: the host
             of ``cdn_base_url`` and the WeChat CDN; server-supplied full URLs pointing
             anywhere else are refused.
+        before_send: ``(outgoing) -> outgoing | None`` (plain or ``async``), or a
+            sequence of them run in order: rewrite a send (an
+            [`Outgoing`][weixin_trio.Outgoing]: text, caption, file name, source) or
+            cancel it (``None``: nothing is sent, the send window is not charged, and
+            the send returns a ``SendResult`` with ``cancelled=True``). Runs once per
+            logical send (a split text, a media send with its caption, a send's
+            retries). A hook that raises fails the send with
+            [`SendHookError`][weixin_trio.SendHookError].
+        after_send: ``(report) -> None`` (plain or ``async``), or a sequence: sees a
+            [`SendReport`][weixin_trio.SendReport] (outgoing, result or error,
+            duration) for every finished send; its exceptions are logged and
+            swallowed.
+        remote_media: How media sends fetch ``http(s)`` URLs (default
+            [`RemoteMediaPolicy()`][weixin_trio.RemoteMediaPolicy]: public addresses
+            only, checked after DNS; 20 MiB; 5 redirects).
 
     Yields:
         The [`ILinkClient`][weixin_trio.ILinkClient].
@@ -213,7 +234,14 @@ async def open_client(
                 else DEFAULT_CDN_HOSTS | {urlsplit(cdn_base_url).hostname or ""} - {""},
             )
             stack.push_async_callback(endpoints.aclose)
-            messenger = Messenger(endpoints, state, markdown=markdown, text_limit=text_limit)
+            messenger = Messenger(
+                endpoints,
+                state,
+                markdown=markdown,
+                text_limit=text_limit,
+                hooks=SendHooks(before_send, after_send),
+                remote_media=remote_media,
+            )
             client = ILinkClient._create(endpoints, state, messenger)
             governor = None if pacing is None else SendGovernor(pacing)
             sender = Sender(

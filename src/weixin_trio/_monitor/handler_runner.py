@@ -16,6 +16,10 @@ implementation:
 - A message given up gets a [`DeadLetter`][weixin_trio.DeadLetter] whose ``error`` starts
   with its cause: ``handler``, ``timeout`` or ``send`` (the monitor also writes
   ``malformed`` ones).
+- With an ``error_notice`` ([`ErrorNotices`][weixin_trio.ErrorNotices] or a callable),
+  the sender of a message given up gets a short notice, classified download / upload /
+  send / internal; never after a permanent send failure, and at most once per message
+  (its ``client_id`` derives from the message id).
 
 The host (monitor or worker) decides what a stop means through `RunHost`.
 """
@@ -34,11 +38,20 @@ import trio
 from .._client.message import Message
 from .._errors import ApiError, CdnError, SendWindowClosedError, TransportError
 from .._proto.backoff import Backoff
+from .._proto.client_ids import derived_client_ids
+from .._proto.error_notices import (
+    DEFAULT_NOTICE_TIMEOUT,
+    ErrorNotices,
+    notice_client_id,
+    notice_kind,
+    unreachable,
+)
 from ..store import DeadLetter
 
 if TYPE_CHECKING:
     from contextlib import AbstractContextManager
 
+    from .._proto.error_notices import NoticeText
     from .values import ErrorHook, Handler
 
 __all__ = [
@@ -202,6 +215,7 @@ class HandlerRunner:
         retry_backoff: Backoff,
         counters: HandlerCounters,
         on_error: ErrorHook | None = None,
+        error_notice: ErrorNotices | NoticeText | None = None,
         name: str = "",
     ) -> None:
         """``name`` prefixes the log lines (the account); empty: each message's account."""
@@ -213,6 +227,7 @@ class HandlerRunner:
         self.retry_backoff = retry_backoff
         self.counters = counters
         self.on_error = on_error
+        self.error_notice = error_notice
         self.name = name
         self._log = logging.getLogger("weixin_trio.handler")
 
@@ -264,7 +279,9 @@ class HandlerRunner:
                 return Outcome("refused", attempts, result)
             attempts += 1
             if attempts >= self.max_attempts:
-                return self._give_up(job, attempts, result)
+                outcome = self._give_up(job, attempts, result)
+                await self.send_notice(job.message, result)
+                return outcome
             host.failed(job, attempts)
             with host.wait_scope():
                 await trio.sleep(backoff.next_delay())
@@ -333,6 +350,62 @@ class HandlerRunner:
         )
         await self.report(job.message, timeout)
         return timeout
+
+    async def send_notice(self, message: Message, error: Exception) -> None:
+        """Tell the sender their message failed for good (if ``error_notice`` says so).
+
+        Skipped when the failure says the user cannot be reached. The notice's own
+        failure (or its ``timeout``) is logged, never raised.
+
+        Cancellation:
+            Propagates; the notice may or may not have been shown.
+        """
+        notice = self.error_notice
+        if notice is None or unreachable(error):
+            return
+        kind = notice_kind(error)
+        if isinstance(notice, ErrorNotices):
+            text, timeout = notice.text_for(kind, error), notice.timeout
+        else:
+            text, timeout = notice(kind, error), DEFAULT_NOTICE_TIMEOUT
+        if not text:
+            return
+        try:
+            messenger = message.client._messenger
+        except RuntimeError:  # a message without a client
+            return
+        ids = derived_client_ids(notice_client_id(_account_of(message), message.message_id))
+        with trio.move_on_after(timeout) as scope:
+            try:
+                await messenger.send_text(
+                    message.from_user_id,
+                    text,
+                    context_token=message.context_token,
+                    client_ids=lambda: next(ids),
+                )
+            except Exception as exc:
+                self._log.warning(
+                    "%s: message %d: the %s error notice failed: %s",
+                    self._who(message),
+                    message.message_id,
+                    kind,
+                    type(exc).__name__,
+                )
+                return
+        if scope.cancelled_caught:
+            self._log.warning(
+                "%s: message %d: the %s error notice timed out",
+                self._who(message),
+                message.message_id,
+                kind,
+            )
+        else:
+            self._log.info(
+                "%s: message %d: sent the %s error notice",
+                self._who(message),
+                message.message_id,
+                kind,
+            )
 
     async def report(self, message: Message | None, exc: Exception) -> None:
         """Call the ``on_error`` hook; its own failures are logged, never raised.

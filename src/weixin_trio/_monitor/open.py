@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from .. import _wire as w
     from .._client.ilink_client import ILinkClient
     from .._client.message import Message
+    from .._proto.error_notices import ErrorNotices, NoticeText
     from ..store import Store
     from .values import ErrorHook, Handler, StaleTokenHook
 
@@ -51,6 +52,7 @@ async def open_monitor(
     backoff: Backoff | None = None,
     retry_backoff: Backoff | None = None,
     notify: bool = True,
+    error_notice: ErrorNotices | NoticeText | None = None,
 ) -> AsyncIterator[Monitor]:
     """Run a monitor for ``client``'s account while the block runs.
 
@@ -91,6 +93,11 @@ async def open_monitor(
         retry_backoff: Delay policy between attempts of a failing handler; each message
             starts a fresh streak (default: 1 s doubling up to 30 s, 20 % jitter).
         notify: Send ``notifystart``/``notifystop``.
+        error_notice: Tell the sender when their message is given up (dead-lettered
+            after ``max_attempts``): an [`ErrorNotices`][weixin_trio.ErrorNotices]
+            with the texts per kind of failure (download, upload, send, internal), or
+            ``(kind, error) -> text | None``. At most once per message, never after a
+            permanent send failure. Default: no notice.
 
     Yields:
         The running [`Monitor`][weixin_trio.Monitor].
@@ -130,6 +137,7 @@ async def open_monitor(
         retry_backoff=retry_backoff if retry_backoff is not None else default_retry_backoff(),
         notify=notify,
     )
+    monitor._runner.error_notice = error_notice
     await monitor._load()
     # Handlers (and the body) find their monitor here: tasks copy the context.
     running = RUNNING.set(RunningMonitor(monitor, monitor._store))

@@ -111,12 +111,15 @@ class SendResult:
         parts: When a long text was split into several messages, the result of each,
             in order (the last one is this result's own ``client_id``/``message_id``).
         queued: The text went to the pending outbox instead (send window closed).
+        cancelled: A ``before_send`` hook cancelled the send: nothing went out, the
+            send window was not charged, and ``client_id`` is empty.
     """
 
     client_id: str
     message_id: int | None = None
     parts: tuple[SendResult, ...] = ()
     queued: bool = False
+    cancelled: bool = False
 
     @property
     def confirmed(self) -> bool:

@@ -51,6 +51,7 @@ if TYPE_CHECKING:
     from .._monitor.lanes import Lane
     from .._monitor.values import ErrorHook, Handler
     from .._proto.backoff import Backoff
+    from .._proto.error_notices import ErrorNotices, NoticeText
     from ..login import Account
     from ._store import RedisStore
 
@@ -103,6 +104,7 @@ class FanoutWorker:
         drain_timeout: float,
         client_options: Mapping[str, Any],
         on_error: ErrorHook | None = None,
+        error_notice: ErrorNotices | NoticeText | None = None,
     ) -> None:
         self.store = store
         self._nursery = nursery
@@ -119,6 +121,7 @@ class FanoutWorker:
             retry_backoff=retry_backoff,
             counters=self._counters,
             on_error=on_error,
+            error_notice=error_notice,
         )
         self._drain_timeout = drain_timeout
         self._client_options = client_options
@@ -385,6 +388,7 @@ async def open_fanout_worker(
     drain_timeout: float = 10.0,
     client_options: Mapping[str, Any] | None = None,
     on_error: ErrorHook | None = None,
+    error_notice: ErrorNotices | NoticeText | None = None,
 ) -> AsyncIterator[FanoutWorker]:
     """Handle the messages that pollers publish, sharing the partitions with other workers.
 
@@ -410,6 +414,8 @@ async def open_fanout_worker(
         client_options: Extra arguments for [`open_client`][weixin_trio.open_client] (e.g.
             ``send_retry``).
         on_error: ``async (message, exc)``, called for each handler failure.
+        error_notice: Tell the sender when their message is given up, as
+            ``error_notice`` of [`open_monitor`][weixin_trio.open_monitor].
 
     Yields:
         The running [`FanoutWorker`][weixin_trio.redis.FanoutWorker].
@@ -450,6 +456,7 @@ async def open_fanout_worker(
                 drain_timeout=drain_timeout,
                 client_options=dict(client_options or {}),
                 on_error=on_error,
+                error_notice=error_notice,
             )
             worker.node_id = node
             await nursery.start(worker._dispatcher.run, nursery)
