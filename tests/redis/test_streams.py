@@ -680,3 +680,30 @@ async def test_a_hung_acknowledgement_cannot_hold_the_worker(
         took = trio.current_time() - start
     assert took < 1.0 + 0.3 + 1.0  # drain + one store step + scheduling slack
     assert await pending_count(redis_store, 0) == 1
+
+
+async def test_a_worker_message_keeps_conversation_state_in_the_store(
+    redis_store: RedisStore, fake: FakeILinkServer, clients: dict[str, wx.ILinkClient]
+) -> None:
+    store = redis_store
+    acct = fake.default
+    await save_accounts(store, fake, accounts_of(fake))
+    await agree_partitions(store, 2)
+    pub = Publisher(StreamPublisher(store, partitions=2), clients)
+    counts: list[int] = []
+
+    async def handler(msg: wx.Message) -> None:
+        state = await msg.state.get()
+        state = await msg.state.update(n=state.get("n", 0) + 1)
+        counts.append(state["n"])
+
+    user = "alice@im.wechat"
+    with trio.fail_after(20):
+        async with open_fanout_worker(
+            handler, store=store, lease_ttl=TTL, node_id="w", client_options=options(fake)
+        ):
+            await pub.publish(acct, user, "one")
+            await pub.publish(acct, user, "two")
+            await wait_for(lambda: len(counts) == 2)
+    assert counts == [1, 2]
+    assert await store.kv_items(acct.bot_id, "state") != {}

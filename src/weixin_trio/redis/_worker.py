@@ -308,7 +308,9 @@ class FanoutWorker:
             client = await self._client(account)
             if client is None:
                 raise ValueError(f"unknown account {account!r}")
-            message = Message.from_json(raw, message_id=mid, ctx=ReplyContext(client))
+            message = Message.from_json(
+                raw, message_id=mid, ctx=ReplyContext(client, store=self.store)
+            )
         except (
             KeyError,
             ValueError,
