@@ -262,7 +262,7 @@ class HandlerRunner:
         return outcome
 
     async def _run(self, job: Job, host: RunHost) -> Outcome:
-        backoff = attrs.evolve(self.retry_backoff)  # a fresh streak per message
+        backoff: Backoff | None = None  # a fresh streak per message, made on a failure
         attempts = job.attempts
         while True:
             result = await self._attempt(job, host)
@@ -283,6 +283,8 @@ class HandlerRunner:
                 await self.send_notice(job.message, result)
                 return outcome
             host.failed(job, attempts)
+            if backoff is None:
+                backoff = attrs.evolve(self.retry_backoff)
             with host.wait_scope():
                 await trio.sleep(backoff.next_delay())
             if host.stopping():
