@@ -19,6 +19,7 @@ import weixin_trio as wx
 from tests._helpers import until
 from weixin_trio._client import remote_media
 from weixin_trio._client.remote_media import fetch_remote, is_remote, redact_url
+from weixin_trio._http import connect_tcp
 from weixin_trio.media import MediaKind
 
 from ._remote_server import PNG, Route, Server, install_dns
@@ -155,7 +156,7 @@ async def test_tls_goes_to_the_resolved_ip_with_sni_for_the_name(
     ca.issue_cert("media.test").configure_cert(server_ctx)
     client_ctx = ssl.create_default_context()
     ca.configure_trust(client_ctx)
-    monkeypatch.setattr(remote_media, "ssl_context", lambda: client_ctx)
+    monkeypatch.setattr(connect_tcp, "ssl_context", lambda: client_ctx)
     with trio.fail_after(10):
         async with trio.open_nursery() as nursery:
             server = await Server({"/cat.png": Route(body=PNG)}).start(nursery, tls=server_ctx)

@@ -37,7 +37,7 @@ import h11
 import trio
 
 from .._errors import RemoteMediaError
-from .._http.tls import ssl_context
+from .._http.connect_tcp import start_tls
 from .._proto.address_policy import RemoteMediaPolicy
 from .._proto.media_kind import MediaKind
 from .._proto.media_sniff import SNIFF_BYTES, sniff_mime
@@ -129,17 +129,9 @@ async def open_remote_stream(scheme: str, host: str, ip: str, port: int) -> trio
     except BaseException:
         sock.close()
         raise
-    stream: trio.abc.Stream = trio.SocketStream(sock)
+    stream = trio.SocketStream(sock)
     if scheme == "https":
-        tls = trio.SSLStream(stream, ssl_context(), server_hostname=host, https_compatible=True)
-        done = False
-        try:
-            await tls.do_handshake()
-            done = True
-        finally:
-            if not done:
-                await trio.aclose_forcefully(stream)
-        stream = tls
+        return await start_tls(stream, host)
     return stream
 
 

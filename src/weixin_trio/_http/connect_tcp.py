@@ -6,7 +6,7 @@ import trio
 
 from .tls import ssl_context
 
-__all__ = ["open_stream"]
+__all__ = ["open_stream", "start_tls"]
 
 
 async def open_stream(origin: tuple[str, str, int]) -> trio.abc.Stream:
@@ -29,6 +29,18 @@ async def open_stream(origin: tuple[str, str, int]) -> trio.abc.Stream:
     stream = await trio.open_tcp_stream(host, port)  # sets TCP_NODELAY
     if scheme != "https":
         return stream
+    return await start_tls(stream, host)
+
+
+async def start_tls(stream: trio.abc.Stream, host: str) -> trio.SSLStream[trio.abc.Stream]:
+    """Wrap ``stream`` in TLS for ``host`` (SNI and certificate check) and shake hands.
+
+    Raises:
+        trio.BrokenResourceError: The handshake failed (wrapping ``ssl.SSLError``).
+
+    Cancellation:
+        Safe; ``stream`` is closed unless the handshake finished.
+    """
     tls = trio.SSLStream(stream, ssl_context(), server_hostname=host, https_compatible=True)
     done = False
     try:
