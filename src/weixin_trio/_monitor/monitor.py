@@ -59,6 +59,7 @@ if TYPE_CHECKING:
     from .._client.ilink_client import ILinkClient
     from .._client.message import Message
     from .._proto.backoff import Backoff
+    from .._proto.error_notices import ErrorNotices, NoticeText
 
 __all__ = ["Monitor"]
 
@@ -100,6 +101,7 @@ class Monitor(metaclass=NoPublicConstructor):
         backoff: Backoff,
         retry_backoff: Backoff,
         notify: bool,
+        error_notice: ErrorNotices | NoticeText | None = None,
     ) -> None:
         # At most 30 attributes: CPython then shares the instance dict's keys across
         # monitors (~1.3 KiB less per account than an unshared dict).
@@ -123,6 +125,7 @@ class Monitor(metaclass=NoPublicConstructor):
             counters=self._counters,
             on_error=on_error,
             name=self._account,
+            error_notice=error_notice,
         )
         self._cursor = ""
         self._seen: set[int] = set()

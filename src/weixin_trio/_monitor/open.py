@@ -136,8 +136,8 @@ async def open_monitor(
         backoff=backoff if backoff is not None else Backoff(rng=SHARED_RNG),
         retry_backoff=retry_backoff if retry_backoff is not None else default_retry_backoff(),
         notify=notify,
+        error_notice=error_notice,
     )
-    monitor._runner.error_notice = error_notice
     await monitor._load()
     # Handlers (and the body) find their monitor here: tasks copy the context.
     running = RUNNING.set(RunningMonitor(monitor, monitor._store))
