@@ -1,12 +1,12 @@
 """The ``weixin-trio`` command line (``python -m weixin_trio``).
 
-Commands: ``login``, ``accounts``, ``status``, ``run``, ``worker``, ``send``,
-``pair``, ``fake-server``, ``demo``. Each command takes only the options that apply to it (the
-top level takes them all, before the command name): ``-v/--verbose`` everywhere; the
-store (``--state-dir``, or ``--redis`` for Redis instead of files, where ``run`` leases
-accounts across processes) everywhere but ``demo`` and ``fake-server``; ``--base-url``
-for ``login`` and ``send``; ``--cdn-base-url`` and ``--allow-cdn-host`` for ``run``,
-``worker`` and ``send``.
+Commands: ``login``, ``accounts``, ``status``, ``run``, ``worker``, ``send``, ``pair``,
+``mcp``, ``fake-server``, ``demo``. Each command takes only the options that apply to it
+(the top level takes them all, before the command name): ``-v/--verbose`` everywhere;
+the store (``--state-dir``, or ``--redis`` for Redis instead of files, where ``run``
+leases accounts across processes) everywhere but ``demo`` and ``fake-server``;
+``--base-url`` for ``login``, ``send`` and ``mcp``; ``--cdn-base-url`` and
+``--allow-cdn-host`` for ``run``, ``worker``, ``send`` and ``mcp``.
 
 Exit codes: 0 success, 1 failure (one line on stderr; the traceback only with ``-v``),
 2 usage error (bad arguments, checked before anything runs), 130 interrupted (Ctrl+C,
@@ -305,6 +305,16 @@ def _parser() -> argparse.ArgumentParser:
         "--messages", type=_whole(1, 1000), default=3, help="messages per user (1-1000, default 3)"
     )
 
+    mcp = sub.add_parser(
+        "mcp",
+        parents=_parents(groups, "store", "api", "cdn"),
+        help="serve one account as MCP tools over stdio (the mcp extra)",
+    )
+    mcp.add_argument("--account", default=None, help="the account to serve (if several)")
+    mcp.add_argument(
+        "--no-pacing", action="store_true", help="switch the send governor off (fake servers)"
+    )
+
     fake = sub.add_parser(
         "fake-server", parents=_parents(groups), help="serve the fake iLink server"
     )
@@ -371,6 +381,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.verbose += argv.count("--verbose")
     _configure_logging(args.verbose)
     from . import commands, serve
+    from .mcp_command import cmd_mcp
     from .pair import cmd_pair
 
     command = {
@@ -382,6 +393,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "send": commands.cmd_send,
         "pair": cmd_pair,
         "demo": commands.cmd_demo,
+        "mcp": cmd_mcp,
         "fake-server": _fake_server,
     }[args.command]
     try:
