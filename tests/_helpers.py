@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import os
+import signal
 import subprocess
 import sys
-from contextlib import asynccontextmanager
+import urllib.request
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import trio
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable
+    from collections.abc import AsyncIterator, Callable, Iterator
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 
@@ -57,3 +60,29 @@ async def read_until(
         chunk = await stream.receive_some(4096)
         assert chunk, f"the process output ended before {needle!r}: {bytes(seen)!r}"
         seen += chunk
+
+
+def fake_http(base_url: str, path: str, body: Any = None) -> Any:
+    """A JSON request to a ``weixin-trio fake-server`` control endpoint (POST with a body)."""
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(
+        base_url + path, data=data, headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
+@contextmanager
+def fake_server_process() -> Iterator[dict[str, str]]:
+    """Run ``weixin-trio fake-server --auto-confirm``; yield its JSON line; stop it (exit 0)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "weixin_trio", "fake-server", "--port", "0", "--auto-confirm"],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(SRC)},
+    )
+    assert proc.stdout is not None
+    with proc:
+        yield json.loads(proc.stdout.readline())
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(10) == 0

@@ -13,7 +13,6 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +21,7 @@ import trio
 
 from weixin_trio._cli import main
 
-from .._helpers import cli_process, read_until
+from .._helpers import cli_process, fake_http as http, fake_server_process, read_until
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -39,28 +38,10 @@ async def echo(msg: wx.Message) -> None:
 """
 
 
-def http(base_url: str, path: str, body: Any = None) -> Any:
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(
-        base_url + path, data=data, headers={"Content-Type": "application/json"}
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.loads(response.read())
-
-
 @pytest.fixture
 def served_fake() -> Iterator[dict[str, str]]:
-    proc = subprocess.Popen(
-        [PY, "-m", "weixin_trio", "fake-server", "--port", "0", "--auto-confirm"],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None
-    with proc:
-        info = json.loads(proc.stdout.readline())
+    with fake_server_process() as info:
         yield info
-        proc.send_signal(signal.SIGINT)
-        assert proc.wait(10) == 0
 
 
 def wait_until(predicate: Any, timeout: float = 10.0) -> None:

@@ -6,12 +6,8 @@ so every wait is bounded by a real-time ``trio.fail_after``.
 
 from __future__ import annotations
 
-import json
 import os
-import signal
-import subprocess
 import sys
-import urllib.request
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -20,7 +16,7 @@ import trio
 from mcp import ClientSession, StdioServerParameters, stdio_client
 from weixin_trio._mcp.server import TOOLS
 
-from .._helpers import SRC
+from .._helpers import SRC, fake_http as http, fake_server_process
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -30,28 +26,10 @@ pytestmark = pytest.mark.slow
 PY = sys.executable
 
 
-def http(base_url: str, path: str, body: Any = None) -> Any:
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(
-        base_url + path, data=data, headers={"Content-Type": "application/json"}
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.loads(response.read())
-
-
 @pytest.fixture
 def served_fake() -> Iterator[str]:
-    proc = subprocess.Popen(
-        [PY, "-m", "weixin_trio", "fake-server", "--port", "0", "--auto-confirm"],
-        stdout=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(SRC)},
-    )
-    assert proc.stdout is not None
-    with proc:
-        yield json.loads(proc.stdout.readline())["base_url"]
-        proc.send_signal(signal.SIGINT)
-        assert proc.wait(10) == 0
+    with fake_server_process() as info:
+        yield info["base_url"]
 
 
 def _structured(result: Any) -> Any:
