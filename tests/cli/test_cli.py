@@ -215,6 +215,7 @@ BAD_NUMBERS: dict[tuple[str, str], list[str]] = {
     ("demo", "--users"): ["0", "-1", "1001", "three"],
     ("demo", "--messages"): ["0", "-2", "1001"],
     ("fake-server", "--port"): ["99999", "65536", "-1", "http"],
+    ("playground", "--port"): ["65536", "-1", "eighty"],
 }
 COMMAND_ARGS = {"run": ["bot:handle"], "worker": ["bot:handle", "--redis", "redis://h"]}
 

@@ -1,12 +1,13 @@
 """The ``weixin-trio`` command line (``python -m weixin_trio``).
 
 Commands: ``login``, ``accounts``, ``status``, ``run``, ``worker``, ``send``, ``pair``,
-``mcp``, ``fake-server``, ``demo``. Each command takes only the options that apply to it
-(the top level takes them all, before the command name): ``-v/--verbose`` everywhere;
-the store (``--state-dir``, or ``--redis`` for Redis instead of files, where ``run``
-leases accounts across processes) everywhere but ``demo`` and ``fake-server``;
-``--base-url`` for ``login``, ``send`` and ``mcp``; ``--cdn-base-url`` and
-``--allow-cdn-host`` for ``run``, ``worker``, ``send`` and ``mcp``.
+``mcp``, ``acp``, ``playground``, ``fake-server``, ``demo``. Each command takes only the
+options that apply to it (the top level takes them all, before the command name):
+``-v/--verbose`` everywhere; the store (``--state-dir``, or ``--redis`` for Redis instead
+of files, where ``run`` leases accounts across processes) everywhere but ``demo``,
+``playground`` and ``fake-server``; ``--base-url`` for ``login``, ``send``, ``mcp`` and
+``acp``; ``--cdn-base-url`` and ``--allow-cdn-host`` for ``run``, ``worker``, ``send``,
+``mcp`` and ``acp``.
 
 Exit codes: 0 success, 1 failure (one line on stderr; the traceback only with ``-v``),
 2 usage error (bad arguments, checked before anything runs), 130 interrupted (Ctrl+C,
@@ -31,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from .._version import __version__
+from .acp_command import add_acp_parser, check_acp_args
 from .common import (
     EXIT_FAILURE,
     EXIT_INTERRUPTED,
@@ -38,6 +40,7 @@ from .common import (
     EXIT_USAGE,
 )
 from .pair import add_pair_parser, check_pair_args
+from .playground_command import add_playground_parser
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -315,6 +318,9 @@ def _parser() -> argparse.ArgumentParser:
         "--no-pacing", action="store_true", help="switch the send governor off (fake servers)"
     )
 
+    add_acp_parser(sub, _parents(groups, "store", "api", "cdn"))
+    add_playground_parser(sub, _parents(groups), port=_port, handler=_handler_spec)
+
     fake = sub.add_parser(
         "fake-server", parents=_parents(groups), help="serve the fake iLink server"
     )
@@ -381,8 +387,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.verbose += argv.count("--verbose")
     _configure_logging(args.verbose)
     from . import commands, serve
+    from .acp_command import cmd_acp
     from .mcp_command import cmd_mcp
     from .pair import cmd_pair
+    from .playground_command import cmd_playground
 
     command = {
         "login": commands.cmd_login,
@@ -394,6 +402,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "pair": cmd_pair,
         "demo": commands.cmd_demo,
         "mcp": cmd_mcp,
+        "acp": cmd_acp,
+        "playground": cmd_playground,
         "fake-server": _fake_server,
     }[args.command]
     try:
@@ -447,6 +457,8 @@ def _check_combinations(args: Any) -> None:
     if command == "send" and (args.text is None) == (args.file is None):
         fail("give either TEXT or --file PATH")
     if command == "pair" and (mistake := check_pair_args(args)):
+        fail(mistake)
+    if command == "acp" and (mistake := check_acp_args(args)):
         fail(mistake)
     if command == "worker" and not args.redis:
         fail("worker needs --redis URL")
