@@ -8,14 +8,20 @@ Tools (stable names): ``send_text``, ``wait_for_message``, ``read_messages``,
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import attrs
 import trio
 from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+
+from .._errors import WeixinError
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from .._client.ilink_client import ILinkClient
     from .inbox import Inbox
 
@@ -41,6 +47,18 @@ def _plain(value: Any) -> dict[str, Any]:
     return {"result": str(value)}
 
 
+@contextmanager
+def _told_to_the_agent() -> Iterator[None]:
+    """A failure the agent can act on (closed window, CDN refusal) as the tool's error text.
+
+    The SDK shows other exceptions to the agent only as "Error executing tool NAME".
+    """
+    try:
+        yield
+    except WeixinError as exc:
+        raise ToolError(f"{type(exc).__name__}: {exc}") from exc
+
+
 def build_server(client: ILinkClient, inbox: Inbox) -> MCPServer[Any]:
     """An MCP server whose tools send from ``client`` and read ``inbox``."""
     server: MCPServer[Any] = MCPServer(
@@ -55,7 +73,8 @@ def build_server(client: ILinkClient, inbox: Inbox) -> MCPServer[Any]:
     @server.tool()
     async def send_text(user: str, text: str) -> dict[str, Any]:
         """Send ``text`` to ``user`` (a ``...@im.wechat`` id that wrote to the bot)."""
-        result = await client.send_text(user, text)
+        with _told_to_the_agent():
+            result = await client.send_text(user, text)
         return {"client_id": result.client_id, "message_id": result.message_id}
 
     @server.tool()
@@ -82,8 +101,9 @@ def build_server(client: ILinkClient, inbox: Inbox) -> MCPServer[Any]:
         """Upload the local file at ``path`` and send it to ``user``."""
         file = await trio.Path(path).expanduser()
         if not await file.is_file():
-            raise ValueError(f"no such file: {path}")
-        return _plain(await client.send_media(user, Path(file)))
+            raise ToolError(f"no such file: {path}")
+        with _told_to_the_agent():
+            return _plain(await client.send_media(user, Path(file)))
 
     @server.tool()
     async def send_window(user: str) -> dict[str, Any]:
