@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import trio
 
 import weixin_trio as wx
-from weixin_trio._mcp.inbox import Inbox
+from weixin_trio._mcp.inbox import DEFAULT_CAP, PAGE, Inbox
 
 from .._helpers import SRC
 
@@ -97,3 +98,61 @@ def test_weixin_trio_and_the_cli_do_not_import_mcp() -> None:
     subprocess.run(
         [sys.executable, "-c", code], check=True, env={**os.environ, "PYTHONPATH": str(SRC)}
     )
+
+
+class CountingStore:
+    """A MemoryStore's key-value API that records the size of every document written."""
+
+    def __init__(self) -> None:
+        self.store = wx.MemoryStore()
+        self.written: list[int] = []
+
+    async def kv_get(self, account: str, namespace: str, key: str) -> Any:
+        return await self.store.kv_get(account, namespace, key)
+
+    async def kv_put(self, account: str, namespace: str, key: str, value: Any) -> None:
+        self.written.append(len(json.dumps(value)))
+        await self.store.kv_put(account, namespace, key, value)
+
+    async def kv_delete(self, account: str, namespace: str, key: str) -> bool:
+        return await self.store.kv_delete(account, namespace, key)
+
+    async def kv_items(self, account: str, namespace: str) -> dict[str, Any]:
+        return await self.store.kv_items(account, namespace)
+
+
+async def test_each_message_writes_a_small_document_however_full_the_inbox() -> None:
+    store = CountingStore()
+    inbox = await Inbox.load(store, "acct")
+    text = "x" * 100
+    for i in range(1, DEFAULT_CAP + 301):
+        await inbox.add("a@im.wechat", text, i, at=float(i))
+    assert len(inbox.messages()) == DEFAULT_CAP
+    assert max(store.written) < (PAGE + 1) * 200  # one page, never the whole inbox
+    store.written.clear()
+    assert len(await inbox.take_unread()) == DEFAULT_CAP
+    assert store.written == [len(json.dumps(DEFAULT_CAP + 300))]  # only the read mark
+
+
+@pytest.mark.parametrize("cap", [1, 3, PAGE, 150, 250])
+async def test_the_ring_of_pages_keeps_the_newest_messages_across_restarts(
+    tmp_path: Path, cap: int
+) -> None:
+    async with wx.FileStore(tmp_path) as store:
+        inbox = await Inbox.load(store, "acct", cap=cap)
+        for i in range(1, 3 * cap + PAGE + 8):
+            await inbox.add(f"u{i % 3}@im.wechat", f"m{i}", i, at=float(i))
+            if i == cap + 5:
+                await inbox.take_unread()
+        expected = [m["seq"] for m in inbox.messages()]
+        total = 3 * cap + PAGE + 7
+        assert expected == list(range(total - cap + 1, total + 1))
+        assert inbox.dropped == total - cap
+    async with wx.FileStore(tmp_path) as store:
+        again = await Inbox.load(store, "acct", cap=cap)
+        assert [m["seq"] for m in again.messages()] == expected
+        assert again.dropped == total - cap
+        assert again.unread == cap
+        assert await again.add("u@im.wechat", "next", total + 1)
+        assert again.messages()[-1]["seq"] == total + 1
+        assert not await again.add("u@im.wechat", "dup", total + 1)  # still deduplicated

@@ -1,9 +1,13 @@
 """A bounded inbox of inbound messages, kept in a store's key-value documents.
 
-The monitor's handler adds each message; MCP tools read it. The whole inbox is one
-document (namespace ``mcp.inbox``, key ``inbox``), so each change is atomic: a crash
-leaves the inbox before or after a message, and the monitor's journal redelivers a
-message whose handler did not finish (a redelivered message id is not added twice).
+The monitor's handler adds each message; MCP tools read it. Messages are stored in
+pages of `PAGE` (namespace ``mcp.inbox.<slot>``, key ``page``; the slots form a ring just
+large enough for the cap), and the read mark on its own (namespace ``mcp.inbox``, key
+``read``). Each change writes one small document, atomically: a crash leaves the inbox
+before or after a message, and the monitor's journal redelivers a message whose handler
+did not finish (a redelivered message id is not added twice). One document for the
+whole inbox cost ~11 ms per message at 1,000 records in a `FileStore` (five JSON passes
+over 190 kB); a page costs about 1 ms.
 """
 
 from __future__ import annotations
@@ -16,11 +20,12 @@ import trio
 if TYPE_CHECKING:
     from ..store._kv import KeyValueStore
 
-__all__ = ["DEFAULT_CAP", "NAMESPACE", "Inbox"]
+__all__ = ["DEFAULT_CAP", "NAMESPACE", "PAGE", "Inbox"]
 
 NAMESPACE = "mcp.inbox"
-_KEY = "inbox"
 DEFAULT_CAP = 1000
+#: Messages per stored page.
+PAGE = 100
 
 
 class Inbox:
@@ -38,6 +43,7 @@ class Inbox:
         self._store = store
         self._account = account_id
         self._cap = cap
+        self._ring = cap // PAGE + 2  # the newest pages hold at least ``cap`` messages
         self._messages: list[dict[str, Any]] = []
         self._next_seq = 1
         self._read = 0
@@ -53,13 +59,19 @@ class Inbox:
             Safe: nothing is written.
         """
         inbox = cls(store, account_id, cap=cap)
-        doc = await store.kv_get(account_id, NAMESPACE, _KEY)
-        if isinstance(doc, dict):
-            inbox._messages = [m for m in doc.get("messages", []) if isinstance(m, dict)]
-            inbox._next_seq = int(doc.get("next_seq", 1))
-            inbox._read = int(doc.get("read", 0))
-            inbox.dropped = int(doc.get("dropped", 0))
-            inbox._trim()
+        read = await store.kv_get(account_id, NAMESPACE, "read")
+        inbox._read = read if isinstance(read, int) else 0
+        by_seq: dict[int, dict[str, Any]] = {}
+        for slot in range(inbox._ring):
+            page = await store.kv_get(account_id, inbox._slot(slot), "page")
+            if isinstance(page, dict):
+                for m in page.get("messages", []):
+                    if isinstance(m, dict) and isinstance(m.get("seq"), int):
+                        by_seq[m["seq"]] = m
+        inbox._messages = [by_seq[seq] for seq in sorted(by_seq)][-cap:]
+        if inbox._messages:
+            inbox._next_seq = inbox._messages[-1]["seq"] + 1
+            inbox.dropped = inbox._messages[0]["seq"] - 1  # seqs have no gaps
         return inbox
 
     @property
@@ -83,12 +95,12 @@ class Inbox:
                 "message_id": message_id,
                 "time": time.time() if at is None else at,
             }
+            page = (self._next_seq - 1) // PAGE
+            same = [m for m in self._messages if (m["seq"] - 1) // PAGE == page]
+            doc = {"page": page, "messages": [*same, record]}
+            await self._store.kv_put(self._account, self._slot(page), "page", doc)
             messages = [*self._messages, record]
             excess = max(0, len(messages) - self._cap)
-            doc = self._doc(
-                messages[excess:], self._next_seq + 1, self._read, self.dropped + excess
-            )
-            await self._store.kv_put(self._account, NAMESPACE, _KEY, doc)
             self._messages = messages[excess:]
             self._next_seq += 1
             self.dropped += excess
@@ -113,8 +125,7 @@ class Inbox:
         async with self._lock:
             fresh = [dict(m) for m in self._messages if m["seq"] > self._read]
             if fresh:
-                doc = self._doc(self._messages, self._next_seq, fresh[-1]["seq"], self.dropped)
-                await self._store.kv_put(self._account, NAMESPACE, _KEY, doc)
+                await self._store.kv_put(self._account, NAMESPACE, "read", fresh[-1]["seq"])
                 self._read = fresh[-1]["seq"]
         return fresh
 
@@ -135,16 +146,10 @@ class Inbox:
             entry["last_time"] = max(entry["last_time"], m["time"])
         return sorted(seen.values(), key=lambda e: e["last_time"], reverse=True)
 
-    def _trim(self) -> None:
-        excess = len(self._messages) - self._cap
-        if excess > 0:
-            del self._messages[:excess]
-            self.dropped += excess
-
     def _wake(self) -> None:
         self._changed.set()
         self._changed = trio.Event()
 
-    @staticmethod
-    def _doc(messages: list[dict[str, Any]], next_seq: int, read: int, dropped: int) -> Any:
-        return {"messages": messages, "next_seq": next_seq, "read": read, "dropped": dropped}
+    def _slot(self, page: int) -> str:
+        """The namespace of the ring slot that holds ``page``."""
+        return f"{NAMESPACE}.{page % self._ring}"
