@@ -29,6 +29,9 @@ checked against the classes by a test::
     │   ├── QrLoginTimeout        the overall login deadline passed
     │   └── QrLoginCancelled      the verify-code callback gave no code
     ├── VoiceCodecUnavailable     no SILK codec installed
+    ├── AcpError                  an ACP agent answered a request with a JSON-RPC error
+    │   ├── AgentExitedError      the ACP agent process ended while a request waited
+    │   └── AgentUnavailableError the ACP agent did not start (in time)
     └── MonitorCrashed            an internal failure stopped a monitor
     ValueError
     └── CryptoError               bad AES key, ciphertext or padding
@@ -50,6 +53,9 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
 __all__ = [
+    "AcpError",
+    "AgentExitedError",
+    "AgentUnavailableError",
     "ApiError",
     "CdnError",
     "CliError",
@@ -346,6 +352,28 @@ class VoiceCodecUnavailable(WeixinError):
             "voice transcoding needs a SILK codec: install the extra with "
             "pip install 'weixin-trio[silk]'"
         )
+
+
+class AcpError(WeixinError):
+    """An ACP agent answered a JSON-RPC request with an error.
+
+    Attributes:
+        code: The JSON-RPC error code (``-32601``: the agent lacks the method).
+        data: The error's ``data`` member, if any.
+    """
+
+    def __init__(self, message: str, *, code: int = -32603, data: Any = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.data = data
+
+
+class AgentExitedError(AcpError):
+    """The ACP agent process ended (or its output closed) while a request waited."""
+
+
+class AgentUnavailableError(AcpError):
+    """The ACP agent did not start, or not within its start timeout."""
 
 
 class MonitorCrashed(WeixinError):

@@ -5,12 +5,15 @@
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
 from .common import CliError
 
 if TYPE_CHECKING:
     import argparse
+
+log = logging.getLogger("weixin_trio.cli")
 
 __all__ = ["APPROVALS", "add_acp_parser", "check_acp_args", "cmd_acp"]
 
@@ -62,5 +65,66 @@ def check_acp_args(args: Any) -> str | None:
 
 
 async def cmd_acp(args: Any) -> int:
-    """``weixin-trio acp``."""
-    raise CliError("acp: not built yet")
+    """``weixin-trio acp``: run the account's monitor; each user's messages go to an agent."""
+    import signal
+    from pathlib import Path
+
+    import trio
+
+    from .._acp.bridge import open_bridge
+    from .._acp.user_agent import AcpConfig
+    from .._client.open import open_client
+    from .._monitor.open import open_monitor
+    from ..store import FileStore, StoreError, StoreLockedError
+    from .commands import _client_options
+    from .common import EXIT_OK, default_state_dir
+    from .stores import _accounts, _open_store, _where
+
+    async with _open_store(args) as store:
+        accounts = await _accounts(store, [args.account] if args.account else None)
+        if not accounts:
+            raise CliError(f"no accounts in {_where(store)}; run `weixin-trio login` first")
+        if len(accounts) > 1:
+            raise CliError("several accounts: choose one with --account")
+        account = accounts[0]
+        if isinstance(store, FileStore):
+            try:
+                await store.load(account.account_id)  # the writer lock, before anything runs
+            except StoreLockedError as exc:
+                raise CliError(f"{exc}: is a `weixin-trio run` using it?") from None
+            except StoreError as exc:
+                raise CliError(str(exc)) from None
+        root = Path(args.workspace) if args.workspace else None
+        if root is None:
+            root = Path(args.state_dir or default_state_dir()) / "acp"
+        config = AcpConfig(
+            command=tuple(args.agent),
+            store=store,
+            account_id=account.account_id,
+            approve=args.approve,
+        )
+        async with (
+            open_client(
+                token=account.token,
+                base_url=args.base_url or account.base_url,
+                account_id=account.account_id,
+                markdown=False,  # the bridge filters the stream itself
+                **_client_options(args),
+            ) as client,
+            open_bridge(config, root.resolve()) as bridge,
+            open_monitor(
+                client, bridge.handle, store=store, control=bridge.is_control, max_attempts=1
+            ) as monitor,
+        ):
+            log.info(
+                "acp: account %s, agent %s, workspaces under %s, approve %s",
+                account.account_id,
+                args.agent[0],
+                root,
+                args.approve,
+            )
+            with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                async for _ in signals:
+                    monitor.stop()  # drains the running prompts, then the agents stop
+                    break
+    return EXIT_OK
