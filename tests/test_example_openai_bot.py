@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
+import signal
+import subprocess
 import sys
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -20,11 +24,11 @@ from hypothesis import given, settings, strategies as st
 
 import weixin_trio as wx
 
-from ._helpers import until
-from .test_examples import load
+from ._helpers import SRC, until
+from .test_examples import EXAMPLES, load
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Iterable
+    from collections.abc import AsyncIterator, Iterable, MutableMapping
     from pathlib import Path
     from types import ModuleType
 
@@ -374,3 +378,83 @@ def test_openai_bot_keeps_its_history_out_of_the_working_copy(
         assert state == tmp_path / "openai-bot"
     finally:
         sys.modules.pop("openai_bot", None)
+
+
+async def _asgi_completions(scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
+    """The fake completions server over real HTTP: a tool round, then an answer."""
+    if scope["type"] == "lifespan":
+        await receive()
+        await send({"type": "lifespan.startup.complete"})
+        await receive()
+        await send({"type": "lifespan.shutdown.complete"})
+        return
+    assert scope["path"] == "/v1/chat/completions"
+    assert (b"authorization", b"Bearer sk-never-in-the-log-4711") in scope["headers"]
+    body = b""
+    while (event := await receive()).get("more_body"):
+        body += event.get("body", b"")
+    body += event.get("body", b"")
+    messages = json.loads(body)["messages"]
+    call = {"index": 0, "id": "c1", "function": {"name": "calculate", "arguments": ""}}
+    if messages[-1]["role"] == "tool":
+        steps = answer(f"The answer is {messages[-1]['content']}.\n\nBye!")
+    else:
+        steps = [
+            chunk({"tool_calls": [call]}),
+            chunk({"tool_calls": [{"index": 0, "function": {"arguments": '{"expression":'}}]}),
+            chunk({"tool_calls": [{"index": 0, "function": {"arguments": '"6*7"}'}}]}),
+            chunk(finish="tool_calls"),
+            b"data: [DONE]\n\n",
+        ]
+    headers = [(b"content-type", b"text/event-stream")]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    for step in steps:
+        assert isinstance(step, bytes)
+        await send({"type": "http.response.body", "body": step, "more_body": True})
+    await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+@pytest.mark.slow
+async def test_the_example_runs_as_a_program(tmp_path: Path) -> None:
+    """``python examples/openai_bot.py``: real sockets, the real clock, its own env."""
+    from weixin_trio._web.serve import serve_asgi
+    from weixin_trio.testing import FakeILinkServer
+
+    fake = FakeILinkServer(seed=8, hold=1.0)
+    secret = "sk-never-in-the-log-4711"
+    with trio.fail_after(60):
+        async with trio.open_nursery() as nursery:
+            llm_url = await nursery.start(partial(serve_asgi, _asgi_completions))
+            env = {
+                **os.environ,
+                "PYTHONPATH": str(SRC),
+                "WEIXIN_TOKEN": fake.token,
+                "WEIXIN_BASE_URL": await nursery.start(fake.serve),
+                "WEIXIN_STATE_DIR": str(tmp_path),
+                "OPENAI_BASE_URL": llm_url + "/v1",
+                "OPENAI_API_KEY": secret,
+                "OPENAI_MODEL": "fake-model",
+            }
+            proc = await trio.lowlevel.open_process(
+                [sys.executable, str(EXAMPLES / "openai_bot.py")],
+                env=env,
+                stderr=subprocess.PIPE,
+            )
+            try:
+                fake.inject_text(USER, "6*7?")
+                await until(lambda: len(fake.sent_to(USER)) >= 4, timeout=30)
+                proc.send_signal(signal.SIGINT)
+                assert await proc.wait() == 0
+            finally:
+                if proc.returncode is None:
+                    proc.kill()
+            assert proc.stderr is not None
+            err = b""
+            while chunk_ := await proc.stderr.receive_some(65536):
+                err += chunk_
+            nursery.cancel_scope.cancel()
+    sends = fake.sent_to(USER)
+    assert [s.items[0]["type"] for s in sends] == [11, 12, TEXT, TEXT]
+    assert [s.text for s in sends[2:]] == ["The answer is 42.", "Bye!"]
+    assert secret.encode() not in err
+    assert (tmp_path / "openai-bot").is_dir()  # the history is kept there
