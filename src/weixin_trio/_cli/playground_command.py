@@ -1,11 +1,19 @@
 """``weixin-trio playground [MODULE:HANDLER]``: chat with a bot in the browser.
 
-(The parser is final; ``cmd_playground`` is being written in this round.)
+The fake server, the chat page and (if given) the handler run in this process; the
+command prints one JSON line ``{"url", "base_url", "token", "cdn_base_url"}`` and
+serves until SIGINT or SIGTERM (which stop it at once).
 """
 
 from __future__ import annotations
 
+import importlib.util
+import json
+import signal
+from functools import partial
 from typing import TYPE_CHECKING, Any
+
+import trio
 
 from .common import CliError
 
@@ -47,6 +55,31 @@ def add_playground_parser(
     return playground
 
 
+def _require_web_extra() -> None:
+    missing = [m for m in ("starlette", "hypercorn") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise CliError(f"playground needs {' and '.join(missing)}: pip install 'weixin-trio[web]'")
+
+
 async def cmd_playground(args: Any) -> int:
     """``weixin-trio playground``."""
-    raise CliError("playground: not built yet")
+    _require_web_extra()
+    from .._playground.runner import run_playground
+    from .commands import load_handler
+
+    handler = load_handler(args.handler) if args.handler else None
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async with trio.open_nursery() as nursery:
+            run = partial(
+                run_playground,
+                handler,
+                host=args.host,
+                port=args.port,
+                browser=not args.no_browser,
+            )
+            info = await nursery.start(run)
+            print(json.dumps(info), flush=True)
+            async for _ in signals:
+                nursery.cancel_scope.cancel()
+                break
+    return 0

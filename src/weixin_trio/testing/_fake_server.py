@@ -46,7 +46,7 @@ from ._fake_state import WAIT_FOR_SENT_TIMEOUT, SendLog
 from ._fake_transport import FakeTransport, serve_fake
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping, Sequence
+    from collections.abc import Callable, Iterable, Mapping, Sequence
 
     import httpx
 
@@ -104,6 +104,9 @@ class FakeILinkServer:
         self._default_bound = False
         self.cdn_full_urls = False
         self._seqs = itertools.count(1)
+        #: Called with every request after it was answered (or failed, or was
+        #: cancelled), e.g. to watch sends and typing live; must not raise.
+        self.observers: list[Callable[[FakeRequest], None]] = []
         self.default = self.add_account(token=token, bot_id=bot_id, owner_id=owner_id)
         self._api = FakeApi(self)
 
@@ -114,7 +117,11 @@ class FakeILinkServer:
 
     async def handle(self, request: FakeRequest) -> FakeResponse:
         """Answer one HTTP request (used by both the transport and the loopback server)."""
-        return await self._api.handle(request)
+        try:
+            return await self._api.handle(request)
+        finally:
+            for observer in tuple(self.observers):
+                observer(request)
 
     # --- how clients reach it ----------------------------------------------------------
 
