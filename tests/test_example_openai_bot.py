@@ -458,3 +458,32 @@ async def test_the_example_runs_as_a_program(tmp_path: Path) -> None:
     assert [s.text for s in sends[2:]] == ["The answer is 42.", "Bye!"]
     assert secret.encode() not in err
     assert (tmp_path / "openai-bot").is_dir()  # the history is kept there
+
+
+def test_the_calculator_evaluates_arithmetic_only(openai_bot: ModuleType) -> None:
+    calculate = openai_bot.LOCAL_TOOLS["calculate"]
+    assert calculate("2 + 3 * (4 - 1) / 2") == "6.5"
+    assert calculate("-2 ** 10 // 3 % 7") == str(-(2**10) // 3 % 7)
+    for bad in ["__import__('os').system('true')", "x", "[1] * 9", "2 ** 1000", "'a' * 9"]:
+        with pytest.raises((ValueError, SyntaxError)):
+            calculate(bad)
+
+
+async def test_a_failing_tool_is_reported_and_the_model_sees_the_error(
+    openai_bot: ModuleType,
+    fake_ilink: FakeILinkServer,
+    ilink_client: wx.ILinkClient,
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    call = {"index": 0, "id": "c9", "function": {"name": "calculate", "arguments": '{"x": 1}'}}
+    tool_round: list[Step] = [chunk({"tool_calls": [call]}), chunk(finish="tool_calls")]
+    completions = FakeCompletions(tool_round, answer("I could not calculate that."))
+    async with chat_with(
+        openai_bot, fake_ilink, ilink_client, completions, wx.MemoryStore()
+    ) as chat:
+        assert await chat.say("calc") == ["I could not calculate that."]
+    sends = fake_ilink.sent_to(USER)
+    assert sends[1].items[0]["tool_call_result_item"]["status"] == "failed"
+    tool_message = completions.requests[1]["messages"][-1]
+    assert tool_message["role"] == "tool"
+    assert tool_message["content"].startswith("error: TypeError(")
