@@ -75,6 +75,10 @@ NOT_IN_TEXT_BOT = (
     "weixin_trio._client.cdn_transfer",
     "weixin_trio._client.cdn_download",
     "weixin_trio._client.media_send",
+    # the operations port (run --metrics-port) only
+    "weixin_trio._ops",
+    "prometheus_client",
+    "hypercorn",
     # API requests run on h11 (weixin_trio._http); httpx is for users' clients, test
     # transports and the CDN only, and pulls in email, http.cookiejar, urllib.request.
     "httpx",

@@ -262,3 +262,55 @@ async def test_httpcore_debug_lines_hold_no_secrets_over_loopback(
     for record in records:
         assert leaks(record.getMessage(), secrets) == [], record.name
     assert leaks(caplog.text, secrets) == []
+
+
+def carriers(secret: str) -> list[str]:
+    """The shapes in which a secret may reach a log line's free text."""
+    return [
+        f"GET https://cdn.example/c2c/download?encrypted_query_param={secret}&filekey=k",
+        f"Authorization: Bearer {secret}",
+        f'{{"context_token": "{secret}", "n": 1}}',
+        f"{{'aes_key': '{secret}', 'n': 1}}",
+        f"[(b'x-encrypted-param', b'{secret}')]",
+        f"token={secret}&x=1",
+    ]
+
+
+async def test_secrets_not_in_json_log_lines(
+    fake_ilink: FakeILinkServer,
+    ilink_client: wx.ILinkClient,
+    autojump_clock: trio.abc.Clock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """``--log-format json``: the session's records, and records whose exception text and
+    extra fields carry every secret of the session, print no secret (and parse)."""
+    from weixin_trio._cli.logs import JsonFormatter, RedactingFormatter
+
+    session = await run_session(fake_ilink, ilink_client, caplog)
+    log = logging.getLogger("weixin_trio.secrets_test")
+    for secret in sorted(session.secrets):
+        for text in carriers(secret):
+            try:
+                raise RuntimeError(f"request failed: {text}")
+            except RuntimeError:
+                log.exception(
+                    "failed", extra={"detail": text, "account_id": "a@im.bot", "message_id": 7}
+                )
+    records = caplog.records
+    carrying = [r for r in records if r.name == "weixin_trio.secrets_test"]
+    assert len(carrying) == 6 * len(session.secrets)
+    # The detector works: unredacted, these records hold the secrets.
+    assert leaks(logging.Formatter().format(carrying[0]), session.secrets)
+    assert leaks("".join(str(r.__dict__["detail"]) for r in carrying), session.secrets)
+    json_lines = [JsonFormatter().format(r) for r in records]
+    for line in json_lines:
+        fields = json.loads(line)
+        assert {"time", "level", "logger", "message"} <= fields.keys()
+    assert leaks("\n".join(json_lines), session.secrets) == []
+    last = json.loads(json_lines[-1])
+    assert last["account_id"] == "a@im.bot"
+    assert last["message_id"] == 7
+    assert "<redacted>" in last["detail"]
+    assert "RuntimeError: request failed" in last["exception"]
+    text_lines = [RedactingFormatter("%(levelname)s %(message)s").format(r) for r in records]
+    assert leaks("\n".join(text_lines), session.secrets) == []

@@ -212,6 +212,8 @@ BAD_NUMBERS: dict[tuple[str, str], list[str]] = {
     ("worker", "--handler-timeout"): ["0", "inf"],
     ("worker", "--lease-ttl"): ["0", "-1"],
     ("worker", "--partitions"): ["0", "-4"],
+    ("run", "--metrics-port"): ["65536", "-1", "http"],
+    ("worker", "--metrics-port"): ["70000", "1.5"],
     ("demo", "--users"): ["0", "-1", "1001", "three"],
     ("demo", "--messages"): ["0", "-2", "1001"],
     ("fake-server", "--port"): ["99999", "65536", "-1", "http"],

@@ -3,11 +3,13 @@
 Commands: ``login``, ``accounts``, ``status``, ``run``, ``worker``, ``send``, ``pair``,
 ``mcp``, ``acp``, ``playground``, ``fake-server``, ``demo``. Each command takes only the
 options that apply to it (the top level takes them all, before the command name):
-``-v/--verbose`` everywhere; the store (``--state-dir``, or ``--redis`` for Redis instead
-of files, where ``run`` leases accounts across processes) everywhere but ``demo``,
-``playground`` and ``fake-server``; ``--base-url`` for ``login``, ``send``, ``mcp`` and
-``acp``; ``--cdn-base-url`` and ``--allow-cdn-host`` for ``run``, ``worker``, ``send``,
-``mcp`` and ``acp``.
+``-v/--verbose`` and ``--log-format text|json`` everywhere (`logs`); the store
+(``--state-dir``, or ``--redis`` for Redis instead of files, where ``run`` leases
+accounts across processes) everywhere but ``demo``, ``playground`` and
+``fake-server``; ``--base-url`` for ``login``, ``send``, ``mcp`` and ``acp``;
+``--cdn-base-url`` and ``--allow-cdn-host`` for ``run``, ``worker``, ``send``, ``mcp``
+and ``acp``; ``--metrics-port``/``--metrics-host`` for ``run`` and ``worker``
+(`ops_options`).
 
 Exit codes: 0 success, 1 failure (one line on stderr; the traceback only with ``-v``),
 2 usage error (bad arguments, checked before anything runs), 130 interrupted (Ctrl+C,
@@ -39,6 +41,8 @@ from .common import (
     EXIT_OK,
     EXIT_USAGE,
 )
+from .logs import add_log_options, configure_logging
+from .ops_options import add_ops_options
 from .pair import add_pair_parser, check_pair_args
 from .playground_command import add_playground_parser
 
@@ -161,14 +165,7 @@ def _option_groups() -> dict[str, argparse.ArgumentParser]:
         return argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
 
     log_options = group()
-    log_options.add_argument(
-        "-v",
-        "--verbose",
-        action="count",
-        help="more logging: -v our INFO (one line per handled message), -vv our DEBUG,"
-        " -vvv also the CDN transfers' HTTP wire (httpx/httpcore); with -v a failure"
-        " prints its traceback",
-    )
+    add_log_options(log_options)
     store = group()
     store.add_argument(
         "--state-dir",
@@ -218,6 +215,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"weixin-trio {__version__}")
     parser.set_defaults(
         verbose=0,
+        log_format="text",
         state_dir=None,
         base_url=None,
         cdn_base_url=None,
@@ -375,6 +373,7 @@ def _scale_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-pacing", action="store_true", help="switch the send governor off (fake servers)"
     )
+    add_ops_options(parser, port=_port)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -385,7 +384,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # -v counts wherever it is given (before or after the command name)
     args.verbose = sum(a.count("v") for a in argv if a.startswith("-v") and set(a[1:]) == {"v"})
     args.verbose += argv.count("--verbose")
-    _configure_logging(args.verbose)
+    configure_logging(args.verbose, args.log_format)
     from . import commands, serve
     from .acp_command import cmd_acp
     from .mcp_command import cmd_mcp
@@ -423,23 +422,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print("weixin-trio: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
-
-
-#: Loggers of the HTTP stack: their DEBUG output is a wire dump (``-vvv`` only).
-WIRE_LOGGERS = ("httpx", "httpcore")
-
-
-def _configure_logging(verbose: int) -> None:
-    """``-v``: INFO (one line per handled message); ``-vv``: DEBUG; ``-vvv``: the wire too.
-
-    The HTTP stack (`WIRE_LOGGERS`) stays at WARNING below ``-vvv``: its DEBUG
-    records are a dump of every request (headers redacted, but long).
-    """
-    level = (logging.WARNING, logging.INFO)[verbose] if verbose < 2 else logging.DEBUG
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    wire = logging.DEBUG if verbose >= 3 else logging.WARNING
-    for name in WIRE_LOGGERS:
-        logging.getLogger(name).setLevel(wire)
 
 
 def _check_combinations(args: Any) -> None:

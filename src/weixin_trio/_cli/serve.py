@@ -8,6 +8,7 @@ import signal
 import sys
 import threading
 import time
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import trio
@@ -17,6 +18,7 @@ from ..store import FileStore, StoreError, StoreLockedError
 from .commands import _client_options, load_handler
 from .common import EXIT_INTERRUPTED, EXIT_OK, CliError
 from .limits import raise_nofile_limit
+from .ops_options import OpsAddress, ops_address
 from .stores import _accounts, _open_store, _where, _write_status
 
 if TYPE_CHECKING:
@@ -41,6 +43,7 @@ async def cmd_run(args: Any) -> int:
         raise CliError("give MODULE:HANDLER, or --fanout (the workers run the handler)")
     handler = load_handler(args.handler) if args.handler is not None else None
     options = _client_options(args)
+    ops = ops_address(args)
     async with _open_store(args) as store:
         if isinstance(store, FileStore):
             assert handler is not None
@@ -53,7 +56,7 @@ async def cmd_run(args: Any) -> int:
                 except StoreLockedError as exc:
                     raise CliError(f"{exc}: is another `weixin-trio run` using it?") from None
             return await run_accounts(
-                store, accounts, handler, client_options=options, **_monitor_options(args)
+                store, accounts, handler, client_options=options, ops=ops, **_monitor_options(args)
             )
         if args.account:
             raise CliError("--account cannot be used with --redis: accounts are leased")
@@ -68,6 +71,7 @@ async def cmd_run(args: Any) -> int:
             client_options=options,
             lease_ttl=args.lease_ttl,
             node_id=args.node_id,
+            ops=ops,
             **_monitor_options(args),
         )
 
@@ -94,6 +98,7 @@ async def cmd_worker(args: Any) -> int:
     if not args.redis:
         raise CliError("worker needs --redis URL")
     handler = load_handler(args.handler)
+    ops = ops_address(args)
     from ..redis import agree_partitions, open_fanout_worker
 
     async with _open_store(args) as store:
@@ -109,7 +114,7 @@ async def cmd_worker(args: Any) -> int:
             **_monitor_options(args),
         )
         banner = f"worker handling {partitions} partition(s) in {_where(store)}; Ctrl+C to stop"
-        return await _serve_until_signal(runner, store, banner, None, heartbeat=False)
+        return await _serve_until_signal(runner, store, banner, None, heartbeat=False, ops=ops)
 
 
 async def run_accounts(
@@ -119,6 +124,7 @@ async def run_accounts(
     *,
     client_options: dict[str, Any] | None = None,
     ready: trio.Event | None = None,
+    ops: OpsAddress | None = None,
     **monitor_options: Any,
 ) -> int:
     """Run ``handler`` on ``accounts`` until SIGINT/SIGTERM; returns the exit code."""
@@ -126,7 +132,7 @@ async def run_accounts(
         handler, accounts, store=store, client_options=client_options, **monitor_options
     )
     banner = f"running {len(accounts)} account(s); Ctrl+C to stop"
-    return await _serve_until_signal(runner, store, banner, ready)
+    return await _serve_until_signal(runner, store, banner, ready, ops=ops)
 
 
 async def run_leased(
@@ -137,6 +143,7 @@ async def run_leased(
     lease_ttl: float = 15.0,
     node_id: str | None = None,
     ready: trio.Event | None = None,
+    ops: OpsAddress | None = None,
     **monitor_options: Any,
 ) -> int:
     """Serve this process's leased share of the accounts in Redis until a signal."""
@@ -151,7 +158,7 @@ async def run_leased(
         **monitor_options,
     )
     banner = f"running a leased share of the accounts in {_where(store)}; Ctrl+C to stop"
-    return await _serve_until_signal(runner, store, banner, ready)
+    return await _serve_until_signal(runner, store, banner, ready, ops=ops)
 
 
 #: Seconds a cut-short stop may take before the process exits by force (a handler that
@@ -168,6 +175,7 @@ async def _serve_until_signal(
     ready: Any,
     *,
     heartbeat: bool = True,
+    ops: OpsAddress | None = None,
 ) -> int:
     """Enter ``runner`` until SIGINT/SIGTERM; returns the exit code.
 
@@ -177,6 +185,9 @@ async def _serve_until_signal(
     130. A signal while still starting cancels the start (130). Should the cut stop
     not finish within `HARD_STOP_AFTER` seconds, or on a third signal, the
     process exits at once, as after a kill (the journal is crash-safe).
+
+    With ``ops``, ``/metrics``, ``/healthz`` and ``/readyz`` are served from the start
+    of the run until the process stops (their URL is printed before the banner).
     """
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         stopper = _Stopper()
@@ -188,6 +199,8 @@ async def _serve_until_signal(
                         stopper.running = running
                         if heartbeat:  # per-account monitor statistics (workers have none)
                             nursery.start_soon(_heartbeat, store, running)
+                        if ops is not None:
+                            await _start_ops(nursery, running, ops)
                         print(banner, flush=True)
                         if ready is not None:
                             ready.set()
@@ -196,6 +209,14 @@ async def _serve_until_signal(
         finally:
             stopper.close()
     return EXIT_INTERRUPTED if stopper.cut else EXIT_OK
+
+
+async def _start_ops(nursery: trio.Nursery, running: Any, ops: OpsAddress) -> None:
+    """Serve the operations port for ``running`` in ``nursery``; print its URL."""
+    from .._ops.serve import serve_ops
+
+    url = await nursery.start(partial(serve_ops, running, host=ops.host, port=ops.port))
+    print(f"metrics on {url}/metrics (health: /healthz, /readyz)", flush=True)
 
 
 class _Stopper:

@@ -110,6 +110,7 @@ class Messenger:
         """Raise `SendWindowClosedError` if a send to ``to`` would be refused."""
         window = self.send_window(to, context_token=context_token)
         if not window.is_open:
+            self.state.send_metrics.windows_closed += 1
             raise SendWindowClosedError(to, window.reason or "closed")
 
     def build_message(

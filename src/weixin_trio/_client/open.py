@@ -245,7 +245,11 @@ async def open_client(
             client = ILinkClient._create(endpoints, state, messenger)
             governor = None if pacing is None else SendGovernor(pacing)
             sender = Sender(
-                endpoints.send_message, senders=senders, governor=governor, retry=send_retry
+                endpoints.send_message,
+                senders=senders,
+                governor=governor,
+                retry=send_retry,
+                metrics=state.send_metrics,
             )
             async with trio.open_nursery() as nursery:
                 await nursery.start(sender.run)

@@ -27,6 +27,7 @@ import trio
 from .._errors import ApiError, RateLimitedError, TransportError, _ClientClosing
 from .._proto.backoff import Backoff
 from .._proto.client_ids import SendResult
+from .._proto.send_metrics import SendMetrics
 from .._wire import WeixinMessage
 
 if TYPE_CHECKING:
@@ -110,7 +111,8 @@ def _closing(what: str) -> _ClientClosing:
 class Sender:
     """The send queue of one account: up to ``senders`` tasks, started by `run`'s nursery.
 
-    It owns the queue, the sender tasks and the send governor (pacing, cool-down).
+    It owns the queue, the sender tasks and the send governor (pacing, cool-down), and
+    counts into ``metrics`` every attempt's latency and every ``ret -2``.
     """
 
     def __init__(
@@ -120,6 +122,7 @@ class Sender:
         senders: int = 4,
         governor: SendGovernor | None = None,
         retry: SendRetryPolicy | None = None,
+        metrics: SendMetrics | None = None,
     ) -> None:
         if senders < 1:
             raise ValueError("senders must be at least 1")
@@ -127,6 +130,7 @@ class Sender:
         self._senders = senders
         self.governor = governor
         self.retry = retry
+        self.metrics = metrics if metrics is not None else SendMetrics()
         self._closed = False
         self._jobs: dict[_Job, None] = {}  # FIFO; a cancelled caller takes its job out
         self._idle = trio.lowlevel.ParkingLot()  # sender tasks waiting for a job
@@ -250,14 +254,21 @@ class Sender:
         try:
             if self.governor is not None:
                 await self.governor.acquire()
-            with trio.CancelScope(deadline=trio.current_time() + SEND_DEADLINE) as deadline:
-                job.result = await self._send(job.msg)
+            started = trio.current_time()
+            try:
+                with trio.CancelScope(deadline=started + SEND_DEADLINE) as deadline:
+                    job.result = await self._send(job.msg)
+            except Exception:  # an answer or a failure; a cancelled send is not timed
+                self.metrics.observe(trio.current_time() - started)
+                raise
+            self.metrics.observe(trio.current_time() - started)
             if deadline.cancelled_caught:
                 job.error = TransportError(
                     f"sendmessage: no answer within {SEND_DEADLINE:g} s",
                     endpoint="ilink/bot/sendmessage",
                 )
         except RateLimitedError as exc:
+            self.metrics.throttled += 1
             if self.governor is not None:
                 self.governor.throttled()
             job.error = exc

@@ -14,6 +14,7 @@ import math
 from typing import TYPE_CHECKING, Final, Protocol, final
 
 from .._proto.context_tokens import ContextTokens
+from .._proto.send_metrics import SendMetrics
 from .._proto.typing_tickets import ConfigCache
 
 if TYPE_CHECKING:
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
 
     from .._proto.send_windows import SendWindows
 
-__all__ = ["DEFAULT_LONG_POLL_MS", "LiveState", "PendingTexts", "QueuedText"]
+__all__ = ["DEFAULT_LONG_POLL_MS", "LiveState", "PendingTexts", "QueuedText", "send_metrics_of"]
 
 #: Server hold of a long poll when it gives no hint (PROTOCOL §4.2).
 DEFAULT_LONG_POLL_MS: Final = 35_000
@@ -54,6 +55,8 @@ class LiveState:
         typing_tickets: The per-user ``getconfig`` cache (the typing ticket).
         pending_outbox: The durable outbox of the running monitor, if one runs.
         long_poll_hint_ms: The server's latest long-poll hold (default 35 s).
+        send_metrics: Counters of the sends (latency, throttles, closed windows),
+            read by the metrics exporter.
     """
 
     def __init__(
@@ -67,6 +70,7 @@ class LiveState:
         self.typing_tickets = ConfigCache()
         self.pending_outbox: PendingTexts | None = None
         self.long_poll_hint_ms: float = DEFAULT_LONG_POLL_MS
+        self.send_metrics = SendMetrics()
 
     def __repr__(self) -> str:
         return f"<LiveState users={len(self.context_tokens)}>"
@@ -88,3 +92,15 @@ class LiveState:
         """Keep the server's ``longpolling_timeout_ms`` when it is usable (positive, finite)."""
         if hint_ms is not None and hint_ms > 0 and math.isfinite(hint_ms):
             self.long_poll_hint_ms = hint_ms
+
+
+def send_metrics_of(client: HasLiveState) -> SendMetrics:
+    """The send counters of a client (`weixin_trio.ILinkClient`), for the metrics exporter."""
+    return client._state.send_metrics
+
+
+class HasLiveState(Protocol):
+    """Anything holding an account's `LiveState` (the client)."""
+
+    @property
+    def _state(self) -> LiveState: ...

@@ -250,14 +250,22 @@ class HandlerRunner:
         start = trio.current_time()
         outcome = await self._run(job, host)
         message = job.message
+        duration = trio.current_time() - start
+        who = self._who(message)
         self._log.info(
             "%s: message %d from %s: %s in %.3f s (%d failed attempts)",
-            self._who(message),
+            who,
             message.message_id,
             message.from_user_id,
             outcome.kind,
-            trio.current_time() - start,
+            duration,
             outcome.attempts,
+            extra={
+                "event": f"message_{outcome.kind}",
+                "account_id": who,
+                "message_id": message.message_id,
+                "duration": round(duration, 6),
+            },
         )
         return outcome
 
@@ -296,12 +304,18 @@ class HandlerRunner:
         letter = DeadLetter(
             job.message.message_id, job.raw, attempts, f"{cause}: {error!r}", time.time()
         )
+        who = self._who(job.message)
         self._log.error(
             "%s: message %d dead-lettered after %d attempts (%s)",
-            self._who(job.message),
+            who,
             job.message.message_id,
             attempts,
             cause,
+            extra={
+                "event": "message_dead_lettered",
+                "account_id": who,
+                "message_id": job.message.message_id,
+            },
         )
         return Outcome("dead", attempts, error, letter)
 

@@ -1,0 +1,79 @@
+"""A snapshot of what a running ``run`` or ``worker`` knows, taken at scrape time.
+
+`take_sample` reads what exists already (in the trio thread; the sample is immutable,
+so it can be rendered in another thread): each running monitor's
+[`MonitorStatistics`][weixin_trio.MonitorStatistics], each client's send counters
+(`SendMetrics`), the leases a Redis-mode process holds, a fan-out
+worker's counters. It costs nothing between scrapes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+from .._client.state import send_metrics_of
+from .._monitor.accounts import AccountRunner
+from .._monitor.values import MonitorStatistics
+from .._proto.send_metrics import SendMetrics
+
+__all__ = ["AccountSample", "Sample", "take_sample"]
+
+
+@attrs.frozen
+class AccountSample:
+    """One account of the process.
+
+    Attributes:
+        account_id: The account.
+        statistics: Its monitor's statistics, or ``None`` while the monitor (re)starts.
+        sends: A copy of its client's send counters, or ``None``.
+    """
+
+    account_id: str
+    statistics: MonitorStatistics | None
+    sends: SendMetrics | None
+
+
+@attrs.frozen
+class Sample:
+    """What the process reports at one scrape.
+
+    Attributes:
+        accounts: The accounts this process runs (in Redis mode: those it holds).
+        node_id: This process's id in Redis mode, else ``None``.
+        leased: Whether accounts are leased (Redis mode).
+        worker: A fan-out worker's statistics (``weixin_trio.redis.FanoutStatistics``).
+    """
+
+    accounts: tuple[AccountSample, ...] = ()
+    node_id: str | None = None
+    leased: bool = False
+    worker: Any = None
+
+
+def take_sample(running: Any) -> Sample:
+    """Read ``running``: an `AccountRunner`, leased accounts, or a fan-out worker."""
+    if isinstance(running, AccountRunner):
+        return Sample(_accounts(running, running.account_ids))
+    runner = getattr(running, "runner", None)
+    if isinstance(runner, AccountRunner):  # LeasedAccounts: the accounts it holds
+        held = running.account_ids if running.coordinator is not None else []
+        return Sample(_accounts(runner, held), node_id=running.node_id, leased=True)
+    if hasattr(running, "statistics"):  # a fan-out worker
+        node = getattr(running, "node_id", None) or None
+        return Sample(node_id=node, leased=True, worker=running.statistics())
+    return Sample()
+
+
+def _accounts(runner: AccountRunner, account_ids: list[str]) -> tuple[AccountSample, ...]:
+    out = []
+    for account_id in account_ids:
+        monitor = runner.monitor(account_id)
+        if monitor is None:
+            out.append(AccountSample(account_id, None, None))
+        else:
+            sends = send_metrics_of(monitor.client).copy()
+            out.append(AccountSample(account_id, monitor.statistics(), sends))
+    return tuple(out)
