@@ -125,13 +125,34 @@ function scheduleRender() {
 
 // --- rendering ---------------------------------------------------------------------------
 
-function richText(text) {
-  // WeChat shows the filtered text; bold (**x**) is the one markup it renders.
-  const span = el("span");
-  text.split(/(\*\*[^*\n]+\*\*)/).forEach((part) => {
-    span.append(/^\*\*[^*\n]+\*\*$/.test(part) ? el("strong", {}, part.slice(2, -2)) : part);
+const INLINE = /(\*\*[^*\n]+\*\*|`[^`\n]+`|\*[^*\s][^*\n]*\*|_[^_\s][^_\n]*_)/;
+
+function inline(text) {
+  return text.split(INLINE).filter((p) => p).map((part) => {
+    if (/^\*\*.+\*\*$/.test(part)) return el("strong", {}, part.slice(2, -2));
+    if (/^`.+`$/.test(part)) return el("code", {}, part.slice(1, -1));
+    if (/^([*_]).+\1$/.test(part)) return el("em", {}, part.slice(1, -1));
+    return part;
   });
-  return span;
+}
+
+function richText(text) {
+  // The text is what the bot sent (after its markdown filter); the page renders the
+  // markup that survives the filter: headings, bold, italics, code.
+  const box = el("span");
+  let fence = null;
+  for (const line of text.split("\n")) {
+    if (line.startsWith("```")) {
+      if (fence) { box.append(el("pre", {}, fence.join("\n"))); fence = null; } else fence = [];
+      continue;
+    }
+    if (fence) { fence.push(line); continue; }
+    const heading = /^#{1,4} (.*)$/.exec(line);
+    box.append(heading ? el("strong", { class: "heading" }, ...inline(heading[1])) : el("span", {}, ...inline(line)), "\n");
+  }
+  if (fence) box.append(el("pre", {}, fence.join("\n")));
+  if (box.lastChild && box.lastChild.nodeType === Node.TEXT_NODE) box.lastChild.remove();
+  return box;
 }
 
 function content(item) {
@@ -193,8 +214,12 @@ function renderChat() {
   $("typing").hidden = !typing;
   const box = $("messages");
   const atBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 40;
-  box.replaceChildren(...items(chat).map((i) => renderItem(i, group)));
-  if (atBottom) box.scrollTop = box.scrollHeight;
+  const list = items(chat);
+  const grew = box.dataset.chat !== chat || Number(box.dataset.count) !== list.length;
+  box.replaceChildren(...list.map((i) => renderItem(i, group)));
+  if (atBottom || grew) box.scrollTop = box.scrollHeight;
+  box.dataset.chat = chat;
+  box.dataset.count = String(list.length);
 }
 
 function renderFaults() {
@@ -256,7 +281,7 @@ $("sender").addEventListener("change", render);
 
 fetch("/api/state").then((r) => r.json()).then((s) => {
   state.faults = s.faults;
-  if (!s.users.length) state.active = null;
+  $("bot-state").textContent = `no bot in this process: connect one to ${s.base_url}`;
   const source = new EventSource("/api/events");
   source.onmessage = (m) => onEvent(JSON.parse(m.data));
   render();
