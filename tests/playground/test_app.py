@@ -105,6 +105,17 @@ async def test_bad_requests_are_refused(api: tuple[Playground, httpx.AsyncClient
     assert empty.status_code == 400
 
 
+async def test_only_loopback_host_names_are_answered() -> None:
+    """A page elsewhere cannot reach the playground by DNS rebinding."""
+    for host, status in (("127.0.0.1", 200), ("localhost:8080", 200), ("evil.example", 400)):
+        transport = httpx.ASGITransport(app=Playground().app)
+        async with httpx.AsyncClient(transport=transport, base_url=f"http://{host}") as http:
+            assert (await http.get("/api/state")).status_code == status, host
+    transport = httpx.ASGITransport(app=Playground("0.0.0.0").app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://box.lan") as http:
+        assert (await http.get("/api/state")).status_code == 200
+
+
 async def test_faults_switch_on_and_off(api: tuple[Playground, httpx.AsyncClient]) -> None:
     pg, http = api
     response = await http.post("/api/faults", json={"name": "throttle", "on": True})
@@ -133,7 +144,7 @@ async def _events(url: str, needle: bytes, headers: str = "") -> list[dict[str, 
     parts = urlsplit(url)
     stream = await trio.open_tcp_stream(parts.hostname or "", parts.port or 80)
     async with stream:
-        request = f"GET {parts.path}?{parts.query} HTTP/1.1\r\nHost: x\r\n{headers}\r\n"
+        request = f"GET {parts.path}?{parts.query} HTTP/1.1\r\nHost: 127.0.0.1\r\n{headers}\r\n"
         await stream.send_all(request.encode())
         seen = bytearray()
         await read_until(stream, needle, seen)

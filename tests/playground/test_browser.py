@@ -13,6 +13,7 @@ import os
 import shutil
 import urllib.request
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urljoin
 
 import pytest
 
@@ -31,11 +32,13 @@ WAIT_MS = 10_000
 
 
 def chromium_path() -> str | None:
-    """``$WEIXIN_TRIO_CHROMIUM``, ``chromium`` on ``PATH`` or ``/usr/bin/chromium``."""
-    found = os.environ.get("WEIXIN_TRIO_CHROMIUM") or shutil.which("chromium")
-    if found is None and os.path.exists("/usr/bin/chromium"):
-        found = "/usr/bin/chromium"
-    return found
+    """The first executable of ``$WEIXIN_TRIO_CHROMIUM``, ``chromium`` on ``PATH`` and
+    ``/usr/bin/chromium`` (``.ci/run`` installs the distribution's package)."""
+    candidates = (os.environ.get("WEIXIN_TRIO_CHROMIUM"), shutil.which("chromium"))
+    for path in (*candidates, "/usr/bin/chromium"):
+        if path and os.path.isfile(path) and os.access(path, os.X_OK):
+            return path
+    return None
 
 
 def _missing() -> str | None:
@@ -160,3 +163,16 @@ def test_a_group_chat_gets_its_own_replies(page: Page) -> None:
     expect(conversation(page)).to_contain_text("echo: hi crew")
     page.get_by_role("button", name="Chat with Bob").click()
     expect(conversation(page)).not_to_contain_text("crew")
+
+
+def test_a_file_comes_back_as_a_download_link(page: Page) -> None:
+    from playwright.sync_api import FilePayload
+
+    add_user(page, "Nora")
+    notes = FilePayload(name="notes.txt", mimeType="text/plain", buffer=b"buy tea\n")
+    page.get_by_label("Send file").set_input_files(files=[notes])
+    links = conversation(page).get_by_role("link", name="file: notes.txt")
+    expect(links).to_have_count(2)  # the user's and the bot's
+    href = links.last.get_attribute("href")
+    assert href is not None
+    assert page.request.get(urljoin(page.url, href)).body() == b"buy tea\n"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -11,6 +12,7 @@ from tests.playground.echo_media_bot import echo
 from weixin_trio._playground.chats import WINDOW_QUOTA
 from weixin_trio._playground.faults import PRESETS
 from weixin_trio._playground.runner import Playground
+from weixin_trio.testing import FakeRequest, RecordedSend
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -154,3 +156,22 @@ async def test_fault_switches_combine_and_unknown_ones_are_refused(
     assert set(pg.fake.faults.sticky) == {"sendmessage"}
     with pytest.raises(KeyError):
         pg.panel.set("meteor", True)
+
+
+def test_the_send_window_closes_after_ten_sends_or_a_day() -> None:
+    pg = Playground()
+    user = "alice@im.wechat"
+    assert pg.chats.window(user)["reason"] == "no message yet"
+    pg.chats.send_text(user, "hi")
+    token = pg.fake.default.context_tokens[user]
+    now = time.time()
+    assert pg.chats.window(user, now)["remaining"] == WINDOW_QUOTA
+    assert pg.chats.window(user, now + 25 * 3600)["reason"] == "expired"
+    for n in range(WINDOW_QUOTA):
+        send = RecordedSend(user, f"c{n}", token, "x", [], None, n, True, pg.fake.token, 0.0)
+        pg.fake.send_log.record(send)
+    pg.chats.observe(FakeRequest("POST", "/", {}, {}, b""))
+    window = [e for e in pg.hub.events if e["type"] == "window"][-1]
+    assert (window["open"], window["remaining"], window["reason"]) == (False, 0, "quota")
+    pg.chats.send_text(user, "again")  # a new message, a new token: open again
+    assert pg.chats.window(user)["remaining"] == WINDOW_QUOTA

@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
@@ -24,16 +26,21 @@ from .media_store import sniff_mime
 from .sse import EventStream
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from starlette.requests import Request
 
     from .chats import Chats
     from .faults import FaultPanel
     from .hub import EventHub
 
-__all__ = ["STATIC_DIR", "build_app"]
+__all__ = ["LOOPBACK_HOSTS", "STATIC_DIR", "build_app"]
 
 #: The page's assets (plain HTML, JS and CSS; no build step).
 STATIC_DIR: Final = Path(__file__).with_name("static")
+#: Host names the app answers to by default: loopback only, so that a web page
+#: elsewhere cannot reach it through DNS rebinding.
+LOOPBACK_HOSTS: Final = ("127.0.0.1", "localhost", "::1", "[::1]")
 #: Largest upload from the page.
 MAX_UPLOAD: Final = 20 * 1024 * 1024
 
@@ -65,8 +72,17 @@ def _text(body: dict[str, Any], key: str, *, required: bool = True) -> str | Non
     return value
 
 
-def build_app(chats: Chats, panel: FaultPanel, hub: EventHub) -> Starlette:
-    """The ASGI app over a playground's chats, fault panel and event hub."""
+def build_app(
+    chats: Chats,
+    panel: FaultPanel,
+    hub: EventHub,
+    *,
+    allowed_hosts: Sequence[str] = LOOPBACK_HOSTS,
+) -> Starlette:
+    """The ASGI app over a playground's chats, fault panel and event hub.
+
+    Requests with another ``Host`` are refused (400); ``["*"]`` allows any.
+    """
     fake = chats.fake
 
     async def index(request: Request) -> Response:
@@ -190,4 +206,5 @@ def build_app(chats: Chats, panel: FaultPanel, hub: EventHub) -> Starlette:
         Route("/fake/{path:path}", fake_route, methods=["GET", "POST"]),
         Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
     ]
-    return Starlette(routes=routes)
+    middleware = [Middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts))]
+    return Starlette(routes=routes, middleware=middleware)

@@ -14,7 +14,7 @@ from .._monitor.open import open_monitor
 from .._proto.backoff import Backoff
 from .._web.serve import serve_asgi
 from ..testing import FakeILinkServer
-from .app import build_app
+from .app import LOOPBACK_HOSTS, build_app
 from .chats import Chats
 from .faults import FaultPanel
 from .hub import EventHub
@@ -38,9 +38,14 @@ DEFAULT_USERS: Final = ("Alice", "Bob")
 
 
 class Playground:
-    """The parts of a playground: fake server, event hub, chats and fault panel."""
+    """The parts of a playground: fake server, event hub, chats and fault panel.
 
-    def __init__(self) -> None:
+    Args:
+        host: The address it will listen on: a loopback address (the default) makes
+            the app answer only to loopback host names; any other, to every name.
+    """
+
+    def __init__(self, host: str = "127.0.0.1") -> None:
         # A short long-poll hold: a fault switched on hits the next poll within seconds.
         self.fake = FakeILinkServer(hold=POLL_HOLD)
         self.fake.cdn_full_urls = True  # bots with another default CDN base still reach it
@@ -49,7 +54,9 @@ class Playground:
         self.panel = FaultPanel(self.fake)
         for name in DEFAULT_USERS:
             self.chats.add_user(name)
-        self.app = build_app(self.chats, self.panel, self.hub)
+        loopback = host in LOOPBACK_HOSTS or host.startswith("127.")
+        hosts = (*LOOPBACK_HOSTS, host) if loopback else ("*",)
+        self.app = build_app(self.chats, self.panel, self.hub, allowed_hosts=hosts)
 
     async def run_bot(self, handler: Handler) -> None:
         """Run ``handler`` against the fake server (in-process transport, no pacing).
@@ -119,7 +126,7 @@ async def run_playground(
     Cancellation:
         Stops the bot, the web server and every event stream at once.
     """
-    playground = Playground()
+    playground = Playground(host)
     fake = playground.fake
     async with trio.open_nursery() as nursery:
         url = await nursery.start(partial(serve_asgi, playground.app, host=host, port=port))
