@@ -46,7 +46,11 @@ class EventStream:
         self.hub = hub
 
     async def __call__(self, scope: Any, receive: Receive, send: Send) -> None:
-        """Serve one stream (cancelled at once when the client disconnects)."""
+        """Serve one stream until the client disconnects.
+
+        Cancellation:
+            Safe: the stream just ends (a disconnect cancels it the same way).
+        """
         headers = [
             (b"content-type", b"text/event-stream; charset=utf-8"),
             (b"cache-control", b"no-cache"),

@@ -57,6 +57,12 @@ function windowText(user) {
   return `window closed (${w.reason})`;
 }
 
+function windowBrief(user) {
+  const w = state.windows.get(user);
+  if (!w) return "";
+  return w.open ? ` · ${w.remaining}/10` : ` · closed (${w.reason})`;
+}
+
 function select(chat) {
   state.active = chat;
   state.unread.set(chat, 0);
@@ -190,7 +196,7 @@ function renderChats() {
       type: "button", "aria-label": `Chat with ${chatName(chat)}`,
       "aria-current": chat === state.active ? "true" : "false", onclick: () => select(chat),
     }, unread ? el("span", { class: "badge" }, String(unread)) : null, chatName(chat),
-    el("small", {}, user ? user : `group · ${state.groups.get(chat.slice(2))?.members.length} members`)));
+    el("small", {}, user ? `${user}${windowBrief(user)}` : `group · ${state.groups.get(chat.slice(2))?.members.length} members`)));
   }));
 }
 
