@@ -117,3 +117,18 @@ def test_metrics_port_must_be_a_port(capsys: pytest.CaptureFixture[str]) -> None
         main(["run", "m:h", "--metrics-port", "70000"])
     assert exit_info.value.code == 2
     assert "--metrics-port" in capsys.readouterr().err
+
+
+def test_a_failure_in_json_mode_is_one_json_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "ops_handlers.py").write_text(HANDLER)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    argv = ["--log-format", "json", "run", "ops_handlers:echo", "--state-dir", str(tmp_path)]
+    assert main(argv) == 1
+    [line] = capsys.readouterr().err.splitlines()
+    record = json.loads(line)
+    assert record["level"] == "ERROR"
+    assert record["logger"] == "weixin_trio.cli"
+    assert record["event"] == "exit"
+    assert record["message"].startswith("error: no accounts in ")

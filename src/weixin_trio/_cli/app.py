@@ -41,7 +41,7 @@ from .common import (
     EXIT_OK,
     EXIT_USAGE,
 )
-from .logs import add_log_options, configure_logging
+from .logs import add_log_options, configure_logging, report_exit
 from .ops_options import add_ops_options
 from .pair import add_pair_parser, check_pair_args
 from .playground_command import add_playground_parser
@@ -408,19 +408,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return trio.run(command, args)
     except KeyboardInterrupt:
-        print("weixin-trio: interrupted", file=sys.stderr)
+        report_exit("interrupted", args.log_format)
         return EXIT_INTERRUPTED
     except Exception as exc:
         if args.verbose:
             raise
-        print(f"weixin-trio: error: {_describe(exc)}", file=sys.stderr)
+        report_exit(f"error: {_describe(exc)}", args.log_format)
         return EXIT_FAILURE
     except BaseExceptionGroup as group:
         # Ctrl+C inside a nursery (e.g. the client's, during `login`) arrives wrapped;
         # any other group that is not an Exception (Cancelled, SystemExit) propagates.
         if group.subgroup(KeyboardInterrupt) is None:
             raise
-        print("weixin-trio: interrupted", file=sys.stderr)
+        report_exit("interrupted", args.log_format)
         return EXIT_INTERRUPTED
 
 

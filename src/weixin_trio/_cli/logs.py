@@ -36,6 +36,7 @@ __all__ = [
     "add_log_options",
     "configure_logging",
     "redact_line",
+    "report_exit",
 ]
 
 #: Loggers of the HTTP stack: their DEBUG output is a wire dump (``-vvv`` only).
@@ -82,6 +83,24 @@ def configure_logging(verbose: int, log_format: str = "text") -> None:
     wire = logging.DEBUG if verbose >= 3 else logging.WARNING
     for name in WIRE_LOGGERS:
         logging.getLogger(name).setLevel(wire)
+
+
+def report_exit(text: str, log_format: str) -> None:
+    """The last line of a failed or interrupted command, on stderr.
+
+    ``weixin-trio: <text>`` in the text format; with ``--log-format json`` an ``ERROR``
+    record of ``weixin_trio.cli`` (``event``: ``exit``), so that stderr stays one JSON
+    object per line.
+    """
+    if log_format != "json":
+        print(f"weixin-trio: {text}", file=sys.stderr)
+        return
+    record = logging.makeLogRecord(
+        {"name": "weixin_trio.cli", "levelno": logging.ERROR, "levelname": "ERROR"}
+    )
+    record.msg = text
+    record.event = "exit"
+    print(JsonFormatter().format(record), file=sys.stderr, flush=True)
 
 
 class RedactingFormatter(logging.Formatter):
