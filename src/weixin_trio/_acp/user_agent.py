@@ -38,6 +38,9 @@ log = logging.getLogger("weixin_trio.acp")
 #: The store's key-value namespace of the users' session ids.
 SESSIONS = "acp.sessions"
 
+#: Seconds an agent must have run for its death to reset the restart backoff.
+HEALTHY_RUN = 60.0
+
 _STOP_NOTES = {
     "cancelled": "(stopped)",
     "max_tokens": "(the agent reached its token limit)",
@@ -129,6 +132,8 @@ class UserAgent:
             log.info("the agent of a user stopped (idle or shutdown)")
 
     async def _run_once(self, failures: int) -> int:
+        """One life of the agent; the consecutive failures after it."""
+        started = trio.current_time()
         try:
             async with open_agent(
                 self.config.command,
@@ -143,13 +148,14 @@ class UserAgent:
                 await agent.exited.wait()
                 code = await agent.process.wait()
                 log.warning("the agent of a user exited (code %s)", code)
-        except (OSError, AcpError, trio.TooSlowError) as exc:
+        except Exception as exc:  # one user's agent never takes the bridge down
             self._last_error = f"{type(exc).__name__}: {exc}"
-            log.warning("the agent could not start: %s", self._last_error)
+            log.warning("the agent failed: %s", self._last_error)
         finally:
             self.agent = None
             self._notify()
-        return failures + 1
+        # An agent that ran for a while before it died starts a fresh backoff streak.
+        return 1 if trio.current_time() - started >= HEALTHY_RUN else failures + 1
 
     async def _ready(self) -> AgentProcess:
         with trio.move_on_after(self.config.start_timeout):
