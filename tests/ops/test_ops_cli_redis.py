@@ -17,7 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from weixin_trio._cli.app import main
 
-from .._helpers import SRC, fake_server_process
+from .._helpers import SRC, fake_http, fake_server_process
 from .test_ops_cli import HANDLER, get, wait_until
 
 if TYPE_CHECKING:
@@ -83,8 +83,10 @@ def test_leased_run_and_worker_serve_their_metrics(
             assert held.labels["account"].endswith("@im.bot")
             wait_until(lambda: get(url + "/readyz")[0] == 200)
             stop(poller)
+        fanout = start(tmp_path, "run", "--fanout", *redis, "--node-id", "p2")
         worker = start(tmp_path, "worker", "ops_handlers:echo", *redis, "--node-id", "w1")
-        with worker:
+        with fanout, worker:
+            metrics_url(fanout)
             url = metrics_url(worker)
 
             def partitions_held() -> list[float]:
@@ -93,8 +95,17 @@ def test_leased_run_and_worker_serve_their_metrics(
             wait_until(lambda: partitions_held() == [16])
             [partitions] = samples(url)["weixin_trio_worker_partitions_held"]
             assert partitions.labels == {"node": "w1"}
-            assert partitions.value == 16
-            assert samples(url)["weixin_trio_worker_messages_handled_total"][0].value == 0
             assert get(url + "/readyz")[0] == 200
             assert get(url + "/healthz")[0] == 200
+            fake_http(fake["base_url"], "/_fake/inject", {"user": "eve@im.wechat", "text": "hi"})
+            wait_until(lambda: len(fake_http(fake["base_url"], "/_fake/sent")) == 1)
+
+            def worker_handled() -> list[float]:
+                return [s.value for s in samples(url)["weixin_trio_worker_messages_handled_total"]]
+
+            wait_until(lambda: worker_handled() == [1.0])
+            [sends] = samples(url)["weixin_trio_send_latency_seconds_count"]
+            assert sends.value == 1
+            assert sends.labels["account"].endswith("@im.bot")
             stop(worker)
+            stop(fanout)

@@ -14,7 +14,8 @@ failed, dead-lettered, pending and in flight, stale tokens, the send-latency
 histogram, throttles (``ret -2``) and sends refused by a closed send window, whether
 the account is paused and whether it is ready. In Redis mode: whether this node
 (label ``node``) holds each account's lease (1, or 0 once released). A fan-out
-worker: its handler counters (label ``node``).
+worker: its handler counters (label ``node``), and the send metrics of the accounts
+it replied for (label ``account``).
 """
 
 from __future__ import annotations
@@ -219,14 +220,11 @@ def _send_metrics(sample: Sample) -> Iterator[Metric]:
         "Sends refused before going out: the user's send window was closed.",
         labels=_ACCOUNT,
     )
-    for account in sample.accounts:
-        sends = account.sends
-        if sends is None:
-            continue
+    for account_id, sends in sample.send_counters():
         buckets = [(_le(bound), count) for bound, count in sends.cumulative_buckets()]
-        latency.add_metric([account.account_id], buckets, sends.latency_sum)
-        throttled.add_metric([account.account_id], sends.throttled)
-        closed.add_metric([account.account_id], sends.windows_closed)
+        latency.add_metric([account_id], buckets, sends.latency_sum)
+        throttled.add_metric([account_id], sends.throttled)
+        closed.add_metric([account_id], sends.windows_closed)
     yield latency
     yield throttled
     yield closed

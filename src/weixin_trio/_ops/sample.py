@@ -45,12 +45,19 @@ class Sample:
         node_id: This process's id in Redis mode, else ``None``.
         leased: Whether accounts are leased (Redis mode).
         worker: A fan-out worker's statistics (``weixin_trio.redis.FanoutStatistics``).
+        worker_sends: A fan-out worker's send counters per account (copies).
     """
 
     accounts: tuple[AccountSample, ...] = ()
     node_id: str | None = None
     leased: bool = False
     worker: Any = None
+    worker_sends: tuple[tuple[str, SendMetrics], ...] = ()
+
+    def send_counters(self) -> list[tuple[str, SendMetrics]]:
+        """Each account's send counters: its monitor's client's, or a worker's client's."""
+        own = [(a.account_id, a.sends) for a in self.accounts if a.sends is not None]
+        return own + list(self.worker_sends)
 
 
 def take_sample(running: Any) -> Sample:
@@ -63,7 +70,9 @@ def take_sample(running: Any) -> Sample:
         return Sample(_accounts(runner, held), node_id=running.node_id, leased=True)
     if hasattr(running, "statistics"):  # a fan-out worker
         node = getattr(running, "node_id", None) or None
-        return Sample(node_id=node, leased=True, worker=running.statistics())
+        clients = getattr(running, "clients", {})
+        sends = tuple((k, send_metrics_of(c).copy()) for k, c in sorted(clients.items()))
+        return Sample(node_id=node, leased=True, worker=running.statistics(), worker_sends=sends)
     return Sample()
 
 

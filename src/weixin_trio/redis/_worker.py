@@ -154,6 +154,11 @@ class FanoutWorker:
         """Partitions held now (sorted)."""
         return sorted(int(name) for name in self._held)
 
+    @property
+    def clients(self) -> dict[str, ILinkClient]:
+        """The accounts' clients this worker opened to send replies, by account id."""
+        return dict(self._clients)
+
     # --- LeaseTarget ------------------------------------------------------------------
 
     async def resources(self) -> dict[str, int]:
