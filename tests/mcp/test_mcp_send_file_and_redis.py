@@ -98,7 +98,7 @@ async def test_send_file_uploads_the_file_and_the_user_gets_it(tmp_path: Path) -
 
 
 async def test_mcp_on_redis_keeps_its_inbox_across_a_restart(redis_server: RedisServer) -> None:
-    from weixin_trio.redis import open_redis_store
+    from weixin_trio.redis import Leases, open_redis_store
 
     fake = FakeILinkServer(seed=6, hold=1.0)
     prefix = f"mcp{uuid.uuid4().hex[:8]}"
@@ -112,12 +112,25 @@ async def test_mcp_on_redis_keeps_its_inbox_across_a_restart(redis_server: Redis
                 fake.inject_text(USER, "first")
                 assert [m["text"] for m in await wait_for(session)] == ["first"]
                 await session.call_tool("send_text", {"user": USER, "text": "got it"})
+                second = await trio.run_process(
+                    [PY, "-m", "weixin_trio", "mcp", *redis],
+                    stdin=b"",
+                    capture_stdout=True,
+                    capture_stderr=True,
+                    check=False,
+                    env={**os.environ, "PYTHONPATH": str(SRC)},
+                )
+                assert second.returncode != 0  # one poller per account, as with a FileStore
+                assert b"is served by mcp-" in second.stderr, second.stderr
                 fake.inject_text(USER, "second")  # arrives, nobody waits for it yet
                 await fake.wait_for_sent(1)
                 with trio.fail_after(20):
                     while not _structured(await session.call_tool("read_messages", {"since": 1})):  # noqa: ASYNC110 - another process
                         await trio.sleep(0.1)
             assert fake.sent_texts(USER) == ["got it"]
+            async with open_redis_store(redis_server.url, prefix=prefix) as store:
+                leases = Leases(store.client, prefix=prefix, node_id="test", ttl=15)
+                assert await leases.owner(fake.default.bot_id) is None  # released at exit
             async with mcp_session(*redis) as session:  # a restart: the inbox is in Redis
                 assert [m["text"] for m in await wait_for(session, 0)] == ["second"]
                 stored = _structured(await session.call_tool("read_messages", {"user": USER}))
