@@ -54,7 +54,7 @@ class OpsApp:
         elif path == "/healthz":
             await _answer(send, 200, {"alive": True})
         elif path == "/readyz":
-            state = readiness(take_sample(self._running), trio.current_time())
+            state = readiness(take_sample(self._running, sends=False), trio.current_time())
             await _answer(send, 200 if state.ready else 503, state.as_json())
         else:
             await _answer(send, 404, {"error": "not found", "paths": _PATHS})

@@ -60,29 +60,36 @@ class Sample:
         return own + list(self.worker_sends)
 
 
-def take_sample(running: Any) -> Sample:
-    """Read ``running``: an `AccountRunner`, leased accounts, or a fan-out worker."""
+def take_sample(running: Any, *, sends: bool = True) -> Sample:
+    """Read ``running``: an `AccountRunner`, leased accounts, or a fan-out worker.
+
+    Args:
+        running: What ``run``/``worker`` runs.
+        sends: Also copy the send counters (``/readyz`` does not need them).
+    """
     if isinstance(running, AccountRunner):
-        return Sample(_accounts(running, running.account_ids))
+        return Sample(_accounts(running, running.account_ids, sends))
     runner = getattr(running, "runner", None)
     if isinstance(runner, AccountRunner):  # LeasedAccounts: the accounts it holds
         held = running.account_ids if running.coordinator is not None else []
-        return Sample(_accounts(runner, held), node_id=running.node_id, leased=True)
+        return Sample(_accounts(runner, held, sends), node_id=running.node_id, leased=True)
     if hasattr(running, "statistics"):  # a fan-out worker
         node = getattr(running, "node_id", None) or None
-        clients = getattr(running, "clients", {})
-        sends = tuple((k, send_metrics_of(c).copy()) for k, c in sorted(clients.items()))
-        return Sample(node_id=node, leased=True, worker=running.statistics(), worker_sends=sends)
+        clients = getattr(running, "clients", {}) if sends else {}
+        copies = tuple((k, send_metrics_of(c).copy()) for k, c in sorted(clients.items()))
+        return Sample(node_id=node, leased=True, worker=running.statistics(), worker_sends=copies)
     return Sample()
 
 
-def _accounts(runner: AccountRunner, account_ids: list[str]) -> tuple[AccountSample, ...]:
+def _accounts(
+    runner: AccountRunner, account_ids: list[str], sends: bool
+) -> tuple[AccountSample, ...]:
     out = []
     for account_id in account_ids:
         monitor = runner.monitor(account_id)
         if monitor is None:
             out.append(AccountSample(account_id, None, None))
         else:
-            sends = send_metrics_of(monitor.client).copy()
-            out.append(AccountSample(account_id, monitor.statistics(), sends))
+            copy = send_metrics_of(monitor.client).copy() if sends else None
+            out.append(AccountSample(account_id, monitor.statistics(), copy))
     return tuple(out)
