@@ -186,8 +186,9 @@ async def _serve_until_signal(
     not finish within `HARD_STOP_AFTER` seconds, or on a third signal, the
     process exits at once, as after a kill (the journal is crash-safe).
 
-    With ``ops``, ``/metrics``, ``/healthz`` and ``/readyz`` are served from the start
-    of the run until the process stops (their URL is printed before the banner).
+    With ``ops``, ``/metrics``, ``/healthz`` and ``/readyz`` are served once the
+    runner has started, until the process stops (their URL is printed before the
+    banner; a port already in use fails the command).
     """
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         stopper = _Stopper()
