@@ -8,8 +8,6 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from .common import CliError
-
 if TYPE_CHECKING:
     import argparse
 
@@ -75,25 +73,15 @@ async def cmd_acp(args: Any) -> int:
     from .._acp.user_agent import AcpConfig
     from .._client.open import open_client
     from .._monitor.open import open_monitor
-    from ..store import FileStore, StoreError, StoreLockedError
     from .commands import _client_options
     from .common import EXIT_OK, default_state_dir
-    from .stores import _accounts, _open_store, _where
+    from .one_account import hold_one_account
+    from .stores import _open_store
 
-    async with _open_store(args) as store:
-        accounts = await _accounts(store, [args.account] if args.account else None)
-        if not accounts:
-            raise CliError(f"no accounts in {_where(store)}; run `weixin-trio login` first")
-        if len(accounts) > 1:
-            raise CliError("several accounts: choose one with --account")
-        account = accounts[0]
-        if isinstance(store, FileStore):
-            try:
-                await store.load(account.account_id)  # the writer lock, before anything runs
-            except StoreLockedError as exc:
-                raise CliError(f"{exc}: is a `weixin-trio run` using it?") from None
-            except StoreError as exc:
-                raise CliError(str(exc)) from None
+    async with (
+        _open_store(args) as store,
+        hold_one_account(args, store, command="acp") as account,
+    ):
         root = Path(args.workspace) if args.workspace else None
         if root is None:
             root = Path(args.state_dir or default_state_dir()) / "acp"
