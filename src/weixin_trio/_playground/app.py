@@ -45,10 +45,6 @@ LOOPBACK_HOSTS: Final = ("127.0.0.1", "localhost", "::1", "[::1]")
 MAX_UPLOAD: Final = 20 * 1024 * 1024
 
 
-class _BadRequest(Exception):
-    pass
-
-
 def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
@@ -57,9 +53,9 @@ async def _json_body(request: Request) -> dict[str, Any]:
     try:
         body = await request.json()
     except ValueError:
-        raise _BadRequest("the body must be a JSON object") from None
+        raise ValueError("the body must be a JSON object") from None
     if not isinstance(body, dict):
-        raise _BadRequest("the body must be a JSON object")
+        raise ValueError("the body must be a JSON object")
     return body
 
 
@@ -68,7 +64,7 @@ def _text(body: dict[str, Any], key: str, *, required: bool = True) -> str | Non
     if value is None and not required:
         return None
     if not isinstance(value, str) or (required and not value):
-        raise _BadRequest(f"{key!r} must be a non-empty string")
+        raise ValueError(f"{key!r} must be a non-empty string")
     return value
 
 
@@ -112,7 +108,7 @@ def build_app(
         del request
         members = body.get("members")
         if not isinstance(members, list) or not all(isinstance(m, str) for m in members):
-            raise _BadRequest("'members' must be a list of user ids")
+            raise ValueError("'members' must be a list of user ids")
         return JSONResponse({"group": chats.add_group(_text(body, "name") or "", members)})
 
     async def send(body: dict[str, Any], request: Request) -> Response:
@@ -128,7 +124,7 @@ def build_app(
         q = request.query_params
         data = await request.body()
         if not data or len(data) > MAX_UPLOAD:
-            raise _BadRequest(f"the upload must hold 1 to {MAX_UPLOAD} bytes")
+            raise ValueError(f"the upload must hold 1 to {MAX_UPLOAD} bytes")
         message_id = chats.send_media(
             q.get("from", ""),
             q.get("kind", ""),
@@ -146,7 +142,7 @@ def build_app(
         try:
             panel.set(name, on)
         except KeyError:
-            raise _BadRequest(f"unknown fault {name!r}") from None
+            raise ValueError(f"unknown fault {name!r}") from None
         hub.publish("fault", name=name, on=on)
         return JSONResponse({"faults": panel.state()})
 
@@ -186,7 +182,7 @@ def build_app(
             try:
                 body = {} if handler is upload else await _json_body(request)
                 response: Response = await handler(body, request)
-            except (_BadRequest, ValueError) as exc:
+            except ValueError as exc:
                 return _error(400, str(exc))
             return response
 
