@@ -31,6 +31,27 @@ async def until(predicate: Callable[[], bool], *, timeout: float = 600.0) -> Non
             await trio.sleep(0.01)
 
 
+async def cli_login(base_url: str, state_dir: str) -> None:
+    """``weixin-trio login`` (a subprocess) against a fake server, saved in ``state_dir``."""
+    login = await trio.run_process(
+        [
+            sys.executable,
+            "-m",
+            "weixin_trio",
+            "login",
+            "--base-url",
+            base_url,
+            "--state-dir",
+            state_dir,
+        ],
+        capture_stdout=True,
+        capture_stderr=True,
+        check=False,
+        env={**os.environ, "PYTHONPATH": str(SRC)},
+    )
+    assert login.returncode == 0, login.stderr
+
+
 @asynccontextmanager
 async def cli_process(cwd: Path, *args: str) -> AsyncIterator[trio.Process]:
     """``python -m weixin_trio ARGS`` in ``cwd`` with piped output, killed if the test fails."""

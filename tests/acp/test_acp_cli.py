@@ -15,7 +15,14 @@ from typing import TYPE_CHECKING
 import pytest
 import trio
 
-from .._helpers import SRC, cli_process, fake_http as http, fake_server_process, read_until
+from .._helpers import (
+    SRC,
+    cli_login,
+    cli_process,
+    fake_http as http,
+    fake_server_process,
+    read_until,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -35,14 +42,7 @@ async def test_the_bridge_answers_an_injected_message(served_fake: str, tmp_path
     base = served_fake
     state = str(tmp_path / "state")
     with trio.fail_after(60):
-        login = await trio.run_process(
-            [PY, "-m", "weixin_trio", "login", "--base-url", base, "--state-dir", state],
-            capture_stdout=True,
-            capture_stderr=True,
-            check=False,
-            env={**os.environ, "PYTHONPATH": str(SRC)},
-        )
-        assert login.returncode == 0, login.stderr
+        await cli_login(base, state)
         args = ("acp", "--state-dir", state, "--no-pacing", "-v", "--", PY, AGENT)
         async with cli_process(tmp_path, *args) as bridge:
             await read_until(bridge.stderr, b"acp: account")

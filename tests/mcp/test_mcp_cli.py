@@ -6,7 +6,6 @@ so every wait is bounded by a real-time ``trio.fail_after``.
 
 from __future__ import annotations
 
-import os
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -16,7 +15,7 @@ import trio
 from mcp import ClientSession, StdioServerParameters, stdio_client
 from weixin_trio._mcp.server import TOOLS
 
-from .._helpers import SRC, fake_http as http, fake_server_process
+from .._helpers import SRC, cli_login, fake_http as http, fake_server_process
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -42,17 +41,9 @@ async def test_an_mcp_client_receives_a_message_and_answers(
     served_fake: str, tmp_path: Path
 ) -> None:
     base = served_fake
-    env = {**os.environ, "PYTHONPATH": str(SRC)}
     state = str(tmp_path / "state")
     with trio.fail_after(60):
-        login = await trio.run_process(
-            [PY, "-m", "weixin_trio", "login", "--base-url", base, "--state-dir", state],
-            capture_stdout=True,
-            capture_stderr=True,
-            check=False,
-            env=env,
-        )
-        assert login.returncode == 0, login.stderr
+        await cli_login(base, state)
         params = StdioServerParameters(
             command=PY,
             args=["-m", "weixin_trio", "mcp", "--state-dir", state, "--no-pacing"],

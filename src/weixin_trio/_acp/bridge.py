@@ -16,7 +16,7 @@ import trio
 
 from .._errors import AgentUnavailableError, SendWindowClosedError
 from .permissions import parse_answer
-from .user_agent import AcpConfig, UserAgent
+from .user_agent import UNAVAILABLE, AcpConfig, UserAgent
 from .workspace import user_workspace
 
 if TYPE_CHECKING:
@@ -94,7 +94,7 @@ class Bridge:
                 session = await agent.new_session()
             except AgentUnavailableError as exc:
                 log.warning("no agent for a user: %s", exc)
-                await msg.reply("The agent is not available right now; please try again later.")
+                await msg.reply(UNAVAILABLE)
                 return
             log.info("a user started a new session")
             await msg.reply(f"(a new session started: {session[:12]})")

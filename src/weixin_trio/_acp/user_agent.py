@@ -37,6 +37,8 @@ log = logging.getLogger("weixin_trio.acp")
 
 #: The store's key-value namespace of the users' session ids.
 SESSIONS = "acp.sessions"
+#: What a user reads when their agent cannot be started (the reason goes to the log).
+UNAVAILABLE = "The agent is not available right now; please try again later."
 
 #: Seconds an agent must have run for its death to reset the restart backoff.
 HEALTHY_RUN = 60.0
@@ -249,7 +251,7 @@ class UserAgent:
             agent = await self._ready()
         except AgentUnavailableError as exc:
             log.warning("no agent for a user: %s", exc)
-            await msg.reply("The agent is not available right now; please try again later.")
+            await msg.reply(UNAVAILABLE)
             return
         notices: list[str] = []
         run = msg.run()
